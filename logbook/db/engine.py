@@ -1,0 +1,223 @@
+"""Opening the SQLite store: connection pragmas, journal mode, and upgrade to the newest schema.
+
+Every connection gets foreign keys on, a busy timeout and ``synchronous=NORMAL``. The journal is
+WAL, so readers (the TUI) never block the worker's writes, except on a network file system
+(NFS, Lustre, CIFS, ...), where WAL's shared memory cannot work across hosts: there the store
+falls back to the rollback journal and says so in ``Store.notes``.
+
+Opening a store upgrades its schema to head with Alembic, under a file lock, with foreign keys
+off (a batch rebuild of a parent table would otherwise cascade-delete its children). A database
+stamped with a revision this code does not know is refused and left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sqlite3
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from logbook.errors import InputError, LogbookError
+
+BUSY_TIMEOUT_MS = 30_000
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "lustre", "cifs", "smb3", "smbfs", "gpfs", "beegfs", "glusterfs",
+     "fuse.glusterfs", "fuse.sshfs", "9p", "afs", "ceph", "fuse.ceph", "panfs", "orangefs"}
+)
+
+
+@dataclass
+class Store:
+    """An open logbook database: its path, SQLAlchemy engine and any notes worth telling a user."""
+
+    path: Path
+    engine: Engine
+    journal_mode: str
+    notes: list[str] = field(default_factory=list)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system holding ``path`` (from /proc/self/mounts), or None if unknown."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    target = str(path.resolve())
+    best, best_type = "", None
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount_point = parts[1].replace("\\040", " ")
+        prefix = mount_point.rstrip("/") + "/"
+        if (target == mount_point or target.startswith(prefix) or mount_point == "/") and len(mount_point) > len(best):
+            best, best_type = mount_point, parts[2]
+    return best_type
+
+
+def choose_journal_mode(db_path: Path) -> tuple[str, str | None]:
+    """WAL, or DELETE with a note saying why, when the folder is on a network file system."""
+    fs = filesystem_type(db_path.parent)
+    if fs in NETWORK_FILESYSTEMS:
+        return "delete", (
+            f"{db_path}: on a {fs} network file system, where SQLite's WAL mode cannot work; "
+            "using the rollback journal (readers may briefly wait for writers). "
+            "Set LOGBOOK_DB to a local disk for the best behaviour."
+        )
+    return "wal", None
+
+
+def _make_engine(db_path: Path, *, foreign_keys: bool, journal_mode: str) -> Engine:
+    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself, so transactions (and DDL inside
+        # migrations) are real SQLite transactions rather than pysqlite's partial emulation.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA journal_mode = {journal_mode}")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    return engine
+
+
+def migrations_dir() -> Path:
+    """The Alembic script folder: ``logbook.migrations`` when installed, ``migrations/`` in a checkout."""
+    import logbook.migrations as pkg
+
+    return Path(pkg.__file__).resolve().parent
+
+
+@lru_cache(maxsize=1)
+def _script_directory():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(migrations_dir()))
+
+
+def head_revision() -> str:
+    heads = _script_directory().get_heads()
+    if len(heads) != 1:
+        raise LogbookError(f"migrations have {len(heads)} heads; expected one")
+    return heads[0]
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _script_directory().walk_revisions()}
+
+
+def read_revision(db_path: Path) -> tuple[str | None, bool]:
+    """The Alembic revision stamped in the database (or None) and whether it holds any table.
+
+    Opened read-only, so a database that will be refused is never changed.
+    """
+    if not db_path.exists() or db_path.stat().st_size == 0:
+        return None, False
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise InputError(f"{db_path}: cannot open as a SQLite database ({exc})") from exc
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "alembic_version" not in tables:
+            return None, bool(tables)
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return (row[0] if row else None), True
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{db_path}: not a SQLite database ({exc})") from exc
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _file_lock(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _upgrade(db_path: Path, journal_mode: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine = _make_engine(db_path, foreign_keys=False, journal_mode=journal_mode)
+    try:
+        with engine.connect() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(migrations_dir()))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+def ensure_schema(db_path: Path, journal_mode: str = "wal") -> None:
+    """Bring the database at ``db_path`` to the newest schema, creating it if needed.
+
+    Raises InputError, touching nothing, when the file is not a logbook database or was written
+    by a newer version of this program.
+    """
+    current, has_tables = read_revision(db_path)
+    head = head_revision()
+    if current == head:
+        return
+    if current is None and has_tables:
+        raise InputError(f"{db_path}: not a logbook database (it has tables but no schema revision)")
+    if current is not None and current not in known_revisions():
+        raise InputError(
+            f"{db_path}: database schema revision {current} is newer than this logbook knows "
+            f"(newest known: {head}); upgrade negative-results-logbook to open it. Nothing was changed."
+        )
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(db_path.with_name(db_path.name + ".lock")):
+        current, _ = read_revision(db_path)  # another process may have upgraded meanwhile
+        if current != head:
+            _upgrade(db_path, journal_mode)
+
+
+def open_store(db_path: Path | str, *, create: bool = True) -> Store:
+    """Open (and if needed create and upgrade) the logbook database at ``db_path``."""
+    db_path = Path(db_path)
+    if not db_path.exists() and not create:
+        raise InputError(f"{db_path}: no logbook database here (run `logbook init` first, or pass --db)")
+    if db_path.exists() and db_path.is_dir():
+        raise InputError(f"{db_path}: is a folder; expected a database file path")
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{db_path}: cannot create its folder ({exc.strerror})") from exc
+    journal_mode, note = choose_journal_mode(db_path)
+    ensure_schema(db_path, journal_mode)
+    engine = _make_engine(db_path, foreign_keys=True, journal_mode=journal_mode)
+    with engine.connect() as conn:
+        actual = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+    notes = [note] if note else []
+    if journal_mode == "wal" and actual != "wal":
+        notes.append(f"{db_path}: SQLite refused WAL mode here; using the {actual} journal instead")
+    return Store(path=db_path, engine=engine, journal_mode=str(actual), notes=notes)

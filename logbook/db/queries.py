@@ -1,0 +1,129 @@
+"""Read-side queries: find entries and turn rows into plain, JSON-ready dicts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from logbook.db.models import Amendment, Arm, Hypothesis, Run
+from logbook.errors import InputError
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A stored UTC time as ISO 8601 with a Z, or None. Naive values are taken as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
+def resolve_entry(session: Session, ref: str) -> Hypothesis:
+    """The entry named by ``ref``: an id, an exact slug, or a unique slug prefix."""
+    ref = str(ref).strip()
+    if ref.isdigit():
+        entry = session.get(Hypothesis, int(ref))
+        if entry is not None:
+            return entry
+    exact = session.exec(select(Hypothesis).where(Hypothesis.slug == ref)).first()
+    if exact is not None:
+        return exact
+    escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    matches = session.exec(
+        select(Hypothesis).where(col(Hypothesis.slug).like(escaped + "%", escape="\\")).order_by(Hypothesis.id)
+    ).all()
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise InputError(f"ENTRY: expected an entry id or slug prefix; nothing matches {ref!r}")
+    names = ", ".join(f"{m.id}:{m.slug}" for m in matches[:8])
+    raise InputError(f"ENTRY: {ref!r} is ambiguous; expected one of {names}")
+
+
+def arms_of(session: Session, entry_id: int) -> list[Arm]:
+    return list(session.exec(select(Arm).where(Arm.hypothesis_id == entry_id).order_by(Arm.position, Arm.id)).all())
+
+
+def amendments_of(session: Session, entry_id: int) -> list[Amendment]:
+    return list(
+        session.exec(select(Amendment).where(Amendment.hypothesis_id == entry_id).order_by(Amendment.id)).all()
+    )
+
+
+def run_counts(session: Session, entry_ids: list[int] | None = None) -> dict[int, Counter]:
+    """Run counts by status for each entry id."""
+    query = (
+        select(Arm.hypothesis_id, Run.status, func.count())
+        .join(Run, Run.arm_id == Arm.id)
+        .group_by(Arm.hypothesis_id, Run.status)
+    )
+    if entry_ids is not None:
+        query = query.where(col(Arm.hypothesis_id).in_(entry_ids))
+    counts: dict[int, Counter] = {}
+    for entry_id, status, n in session.exec(query).all():
+        counts.setdefault(entry_id, Counter())[status] = n
+    return counts
+
+
+def runs_of(session: Session, entry_id: int) -> list[tuple[Arm, Run]]:
+    """Every run of an entry with its arm, in arm order then seed order."""
+    rows = session.exec(
+        select(Arm, Run).join(Run, Run.arm_id == Arm.id).where(Arm.hypothesis_id == entry_id)
+        .order_by(Arm.position, Arm.id, Run.id)
+    ).all()
+    return [(arm, run) for arm, run in rows]
+
+
+def arm_dict(arm: Arm) -> dict[str, Any]:
+    return {
+        "name": arm.name,
+        "role": arm.role,
+        "config": arm.config,
+        "config_hash": arm.config_hash,
+        "added_by_amendment": arm.added_by_amendment,
+    }
+
+
+def amendment_dict(amendment: Amendment) -> dict[str, Any]:
+    return {
+        "id": amendment.id,
+        "field": amendment.field,
+        "old": amendment.old_value,
+        "new": amendment.new_value,
+        "reason": amendment.reason,
+        "at": iso(amendment.created_at),
+    }
+
+
+def entry_summary(entry: Hypothesis, counts: Counter | None = None, n_arms: int | None = None) -> dict[str, Any]:
+    """The fields `logbook list` shows for one entry."""
+    counts = counts or Counter()
+    return {
+        "id": entry.id,
+        "slug": entry.slug,
+        "title": entry.title,
+        "metric": entry.metric,
+        "goal": entry.goal,
+        "status": entry.status,
+        "verdict": entry.verdict,
+        "arms": n_arms,
+        "seeds": entry.seeds_per_arm,
+        "runs": dict(sorted(counts.items())),
+        "tags": list(entry.tags or []),
+        "registered_at": iso(entry.registered_at),
+        "registration_hash": entry.registration_hash,
+        "updated_at": iso(entry.updated_at),
+    }
+
+
+def list_entries(session: Session) -> list[dict[str, Any]]:
+    entries = session.exec(select(Hypothesis).order_by(Hypothesis.id)).all()
+    counts = run_counts(session)
+    arm_counts = dict(
+        session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all()
+    )
+    return [entry_summary(e, counts.get(e.id), arm_counts.get(e.id, 0)) for e in entries]

@@ -1,0 +1,319 @@
+"""Creating, registering and amending logbook entries.
+
+A new entry is a *draft*. Registering it locks it: the git state and the environment are recorded,
+the planned seeds are drawn from the operating system's entropy (so nobody can have tuned against
+them), and the canonical registered content is hashed (SHA-256). After that the entry changes only
+through dated amendments; the registered content and its hash never change (the database enforces
+this with triggers as well).
+
+What the registration hash covers, as canonical JSON (keys sorted, no spaces, UTF-8, no NaN):
+``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect`` (null = auto),
+``alpha``, ``seeds``, ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order),
+``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
+diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlmodel import Session, select
+
+from logbook.db.engine import Store
+from logbook.db.models import Amendment, Arm, Hypothesis, utcnow
+from logbook.db.queries import (
+    amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
+)
+from logbook.entryfile import EntrySpec, validate
+from logbook.errors import InputError
+from logbook.provenance import GitInfo, capture_environment, capture_git
+
+REGISTRATION_SCHEMA = "logbook.registration/1"
+AMENDABLE = ("title", "hypothesis", "notes", "tags", "seeds", "min_effect", "alpha")
+SEED_BITS = 31  # seeds fit every framework's seed argument
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation that is hashed: sorted keys, no whitespace, UTF-8, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def sha256_hex(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return sha256_hex(canonical_json(config))
+
+
+def slugify(title: str, max_len: int = 48) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return (slug[:max_len].rstrip("-")) or "entry"
+
+
+def draw_seeds(n: int, exclude: set[int] = frozenset()) -> list[int]:
+    """``n`` distinct seeds from the OS's entropy, none in ``exclude``."""
+    seeds: list[int] = []
+    taken = set(exclude)
+    while len(seeds) < n:
+        seed = secrets.randbits(SEED_BITS)
+        if seed not in taken:
+            taken.add(seed)
+            seeds.append(seed)
+    return seeds
+
+
+def _unique_slug(session: Session, title: str) -> str:
+    base = slugify(title)
+    existing = set(session.exec(select(Hypothesis.slug).where(Hypothesis.slug.startswith(base))).all())
+    if base not in existing:
+        return base
+    n = 2
+    while f"{base}-{n}" in existing:
+        n += 1
+    return f"{base}-{n}"
+
+
+def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
+    """Add a validated hypothesis as a draft entry with its arms, in one transaction."""
+    with store.session() as session:
+        entry = Hypothesis(
+            slug=_unique_slug(session, spec.title),
+            title=spec.title,
+            statement=spec.hypothesis,
+            metric=spec.metric,
+            goal=spec.goal,
+            min_effect=spec.min_effect,
+            alpha=spec.alpha,
+            seeds_per_arm=spec.seeds,
+            planned_seeds=[],
+            trainer=spec.trainer.to_dict(),
+            baseline_arm=spec.baseline,
+            deterministic=spec.deterministic,
+            tags=list(spec.tags),
+            notes=spec.notes,
+            source_path=spec.source_path,
+            source_text=spec.source_text,
+        )
+        session.add(entry)
+        session.flush()
+        for position, arm in enumerate(spec.arms):
+            session.add(
+                Arm(
+                    hypothesis_id=entry.id, name=arm.name, role=arm.role, position=position,
+                    trainer=spec.trainer.to_dict(), config=arm.config, config_hash=config_hash(arm.config),
+                )
+            )
+        session.commit()
+        session.refresh(entry)
+        return entry
+
+
+def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
+    """The canonical registered content of an entry: what the registration hash covers."""
+    return {
+        "schema": REGISTRATION_SCHEMA,
+        "title": entry.title,
+        "hypothesis": entry.statement,
+        "metric": entry.metric,
+        "goal": entry.goal,
+        "min_effect": entry.min_effect,
+        "alpha": entry.alpha,
+        "seeds": entry.seeds_per_arm,
+        "planned_seeds": list(entry.planned_seeds),
+        "trainer": entry.trainer,
+        "arms": [{"name": a.name, "role": a.role, "config": a.config} for a in arms],
+        "baseline": entry.baseline_arm,
+        "tags": list(entry.tags),
+        "deterministic": entry.deterministic,
+        "notes": entry.notes,
+        "git": {
+            "in_repo": entry.in_git_repo,
+            "commit": entry.git_commit,
+            "branch": entry.git_branch,
+            "dirty": entry.git_dirty,
+            "diff_sha256": sha256_hex(entry.git_diff) if entry.git_diff else None,
+            "untracked": list(entry.git_untracked or []),
+        },
+        "registered_at": iso(entry.registered_at),
+    }
+
+
+def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | None = None) -> Hypothesis:
+    """Lock a draft: record provenance, draw the planned seeds and hash the registered content."""
+    git = capture_git(cwd) if git is None else git
+    environment = capture_environment(gpus=False)
+    with store.session() as session:
+        entry = resolve_entry(session, ref)
+        if entry.registered_at is not None:
+            raise InputError(f"ENTRY: {entry.slug} is already registered (at {iso(entry.registered_at)}); expected a draft")
+        arms = arms_of(session, entry.id)
+        entry.planned_seeds = draw_seeds(entry.seeds_per_arm)
+        entry.in_git_repo = git.in_repo
+        entry.repo_root = git.root
+        entry.git_commit = git.commit
+        entry.git_branch = git.branch
+        entry.git_dirty = git.dirty
+        entry.git_diff = git.diff or None
+        entry.git_untracked = list(git.untracked)
+        entry.environment = environment
+        entry.registered_at = utcnow().replace(microsecond=0)
+        content = registration_content(entry, arms)
+        entry.registered_content = content
+        entry.registration_hash = sha256_hex(canonical_json(content))
+        entry.status = "registered"
+        entry.updated_at = utcnow()
+        session.add(entry)
+        session.commit()
+        session.refresh(entry)
+        return entry
+
+
+def verify_registration(entry: Hypothesis) -> bool | None:
+    """Whether the stored registered content still hashes to the registration hash (None if a draft)."""
+    if entry.registration_hash is None or entry.registered_content is None:
+        return None
+    return sha256_hex(canonical_json(entry.registered_content)) == entry.registration_hash
+
+
+def _current_file_view(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
+    """The entry's live values in hypothesis-file form, so amendments reuse the file's validation."""
+    return {
+        "title": entry.title,
+        "hypothesis": entry.statement,
+        "metric": entry.metric,
+        "goal": entry.goal,
+        "min_effect": "auto" if entry.min_effect is None else entry.min_effect,
+        "alpha": entry.alpha,
+        "seeds": entry.seeds_per_arm,
+        "trainer": entry.trainer,
+        "arms": {a.name: a.config for a in arms},
+        "baseline": entry.baseline_arm,
+        "tags": list(entry.tags),
+        "deterministic": entry.deterministic,
+        "notes": entry.notes,
+    }
+
+
+def _parse_value(raw: str) -> Any:
+    """An amendment value: YAML flow syntax, so 0.02, auto, [a, b] and {k: v} all work."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise InputError(f"--value: expected a YAML value ({exc.__class__.__name__})") from exc
+
+
+def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Amendment:
+    """Append a dated amendment to a registered entry and apply it to the live values.
+
+    Fields: title, hypothesis, notes, tags, seeds (more only: new planned seeds are drawn),
+    min_effect, alpha, and ``arms.NAME`` to add a candidate arm (existing arms never change,
+    since runs were made with them).
+    """
+    if not reason or not reason.strip():
+        raise InputError("--reason: expected a non-empty reason for the amendment")
+    arm_field = field.startswith("arms.")
+    if field not in AMENDABLE and not arm_field:
+        raise InputError(f"--field: expected one of {', '.join(AMENDABLE)} or arms.NAME, got {field!r}")
+    value = _parse_value(raw_value)
+    with store.session() as session:
+        entry = resolve_entry(session, ref)
+        if entry.registered_at is None:
+            raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (drafts are changed by registering a new file)")
+        arms = arms_of(session, entry.id)
+        data = _current_file_view(entry, arms)
+        if arm_field:
+            name = field[len("arms."):]
+            if name in data["arms"]:
+                raise InputError(f"--field: arm {name!r} exists and its runs used its config; expected a new arm name")
+            data["arms"] = {**data["arms"], name: value}
+        else:
+            data[field] = value
+        spec = validate(data, label="--value")
+        old: Any
+        if arm_field:
+            old, new = None, value
+            session.add(
+                Arm(
+                    hypothesis_id=entry.id, name=name, role="candidate", position=len(arms), trainer=entry.trainer,
+                    config=value or {}, config_hash=config_hash(value or {}), added_by_amendment=True,
+                )
+            )
+        elif field == "seeds":
+            if spec.seeds < entry.seeds_per_arm:
+                raise InputError(
+                    f"--value: seeds: expected at least {entry.seeds_per_arm} (registered seeds cannot be dropped)"
+                )
+            old, new = entry.seeds_per_arm, spec.seeds
+            extra = draw_seeds(spec.seeds - entry.seeds_per_arm, exclude=set(entry.planned_seeds))
+            entry.planned_seeds = list(entry.planned_seeds) + extra
+            entry.seeds_per_arm = spec.seeds
+        else:
+            column = {"hypothesis": "statement"}.get(field, field)
+            new = {
+                "title": spec.title, "hypothesis": spec.hypothesis, "notes": spec.notes, "tags": list(spec.tags),
+                "min_effect": spec.min_effect, "alpha": spec.alpha,
+            }[field]
+            old = getattr(entry, column)
+            if old == new:
+                raise InputError(f"--value: {field}: expected a value different from the current {old!r}")
+            setattr(entry, column, new)
+        amendment = Amendment(hypothesis_id=entry.id, field=field, old_value=old, new_value=new, reason=reason.strip())
+        entry.updated_at = utcnow()
+        session.add(entry)
+        session.add(amendment)
+        session.commit()
+        session.refresh(amendment)
+        return amendment
+
+
+def entry_detail(store: Store, ref: str) -> dict[str, Any]:
+    """Everything `logbook show` prints about one entry, as a JSON-ready dict."""
+    with store.session() as session:
+        entry = resolve_entry(session, ref)
+        arms = arms_of(session, entry.id)
+        amendments = amendments_of(session, entry.id)
+        counts = run_counts(session, [entry.id]).get(entry.id, {})
+        return {
+            "id": entry.id,
+            "slug": entry.slug,
+            "title": entry.title,
+            "hypothesis": entry.statement,
+            "metric": entry.metric,
+            "goal": entry.goal,
+            "min_effect": entry.min_effect,
+            "min_effect_source": "default" if entry.min_effect is None else "given",
+            "alpha": entry.alpha,
+            "seeds": entry.seeds_per_arm,
+            "planned_seeds": list(entry.planned_seeds),
+            "trainer": entry.trainer,
+            "baseline": entry.baseline_arm,
+            "arms": [arm_dict(a) for a in arms],
+            "tags": list(entry.tags),
+            "deterministic": entry.deterministic,
+            "notes": entry.notes,
+            "status": entry.status,
+            "verdict": entry.verdict,
+            "created_at": iso(entry.created_at),
+            "registered_at": iso(entry.registered_at),
+            "registration_hash": entry.registration_hash,
+            "registration_verified": verify_registration(entry),
+            "git": {
+                "in_repo": entry.in_git_repo,
+                "root": entry.repo_root,
+                "commit": entry.git_commit,
+                "branch": entry.git_branch,
+                "dirty": entry.git_dirty,
+                "diff_lines": entry.git_diff.count("\n") if entry.git_diff else 0,
+                "untracked": list(entry.git_untracked or []),
+            },
+            "amendments": [amendment_dict(a) for a in amendments],
+            "runs": dict(sorted(counts.items())),
+            "source_path": entry.source_path,
+        }

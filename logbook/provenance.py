@@ -1,0 +1,144 @@
+"""Provenance: the git state of the code and the software environment a result came from.
+
+``capture_git`` records the commit, branch, whether the tree is dirty, the diff of tracked changes
+against HEAD (binary-safe, so it can be re-applied) and the untracked files. ``capture_environment``
+records Python, the platform, the host, installed package versions, and torch/CUDA/cuDNN/GPU
+details. It never imports torch itself: torch details appear only in a process that already
+imported it (a trainer's child process), so the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ENV_VARS = ("CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED")
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    """The state of a git working tree. ``in_repo`` False means there was no repository."""
+
+    in_repo: bool
+    root: str | None = None
+    commit: str | None = None  # None in a repository with no commit yet
+    branch: str | None = None  # None when HEAD is detached
+    dirty: bool | None = None  # tracked changes against HEAD, or untracked files
+    diff: str = ""  # `git diff HEAD --binary`: staged and unstaged changes to tracked files
+    untracked: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def capture_git(path: str | Path) -> GitInfo:
+    """The git state of the repository containing ``path`` (or GitInfo(in_repo=False))."""
+    try:
+        import git  # GitPython: imported here so verbs that need no git stay fast
+    except ImportError as exc:  # GitPython raises ImportError when no git executable is found
+        return GitInfo(in_repo=False, error=f"git unavailable: {exc}")
+    try:
+        repo = git.Repo(Path(path), search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return GitInfo(in_repo=False)
+    try:
+        root = repo.working_tree_dir
+        try:
+            commit = repo.head.commit.hexsha
+        except ValueError:  # a repository with no commit yet
+            commit = None
+        branch = None if repo.head.is_detached else repo.active_branch.name
+        untracked = sorted(repo.untracked_files)
+        if commit is not None:
+            diff = repo.git.diff("HEAD", "--binary")
+        else:
+            diff = repo.git.diff("--cached", "--binary")
+        if diff and not diff.endswith("\n"):
+            diff += "\n"  # GitPython strips the final newline; `git apply` needs it
+        dirty = bool(diff) or bool(untracked)
+        return GitInfo(
+            in_repo=True, root=str(root), commit=commit, branch=branch, dirty=dirty, diff=diff,
+            untracked=untracked,
+        )
+    except git.GitCommandError as exc:
+        return GitInfo(in_repo=True, root=repo.working_tree_dir, error=f"git failed: {exc.stderr or exc}".strip())
+    finally:
+        repo.close()
+
+
+def installed_packages() -> dict[str, str]:
+    """Every installed distribution and its version, by lower-case name."""
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            packages[name.lower()] = dist.version
+    return dict(sorted(packages.items()))
+
+
+def gpu_names() -> list[str]:
+    """GPU names from nvidia-smi, or an empty list when there is none (or it does not answer)."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def _torch_details() -> dict[str, Any] | None:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    details: dict[str, Any] = {"version": getattr(torch, "__version__", None)}
+    try:
+        details["cuda_build"] = torch.version.cuda
+        details["cuda_available"] = bool(torch.cuda.is_available())
+        details["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        if details["cuda_available"]:
+            details["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        details["deterministic_algorithms"] = bool(torch.are_deterministic_algorithms_enabled())
+        details["num_threads"] = torch.get_num_threads()
+    except Exception as exc:  # noqa: BLE001 (a broken CUDA install must not lose the record)
+        details["error"] = repr(exc)
+    return details
+
+
+def capture_environment(*, packages: bool = True, gpus: bool = True) -> dict[str, Any]:
+    """A JSON-ready description of this process's software environment."""
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "host": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
+    }
+    try:
+        env["logbook"] = metadata.version("negative-results-logbook")
+    except metadata.PackageNotFoundError:
+        env["logbook"] = None
+    if packages:
+        env["packages"] = installed_packages()
+    torch = _torch_details()
+    if torch is not None:
+        env["torch"] = torch
+    if gpus:
+        env["gpus"] = gpu_names()
+    return env

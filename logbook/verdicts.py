@@ -1,0 +1,193 @@
+"""Verdicts for logbook entries: gather each arm's per-seed values from the runs, decide which
+interval is honest, judge every candidate as one family, and cache the result on the entry.
+
+Which runs count: planned and extra seeds (never audit runs or exact reruns, which are judged
+on their own). A succeeded run gives its final value of the entry's metric; a diverged run
+counts as a non-finite value; failed, crashed and cancelled runs are counted as excluded (a
+cancelled seed is not a free pass: dropping seeds after looking would bias the result). Queued
+and running seeds are not finished and do not count yet.
+
+The fixed-plan Welch interval is used only when every registered seed of every arm has finished
+and no seed beyond the registered plan was run; otherwise the entry has been looked at early or
+topped up, and the anytime-valid interval is used, labelled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from logbook.db.engine import Store
+from logbook.db.models import Hypothesis, utcnow
+from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
+from logbook.stats import family_verdicts
+from logbook.stats.churn import between_arms, prediction_difference, top1_churn, within_arm
+
+COUNTED_ORIGINS = ("planned", "extra")
+FINISHED = ("succeeded", "diverged", "failed", "crashed", "cancelled")
+VERDICT_FIELDS = ("min_effect", "alpha", "seeds")
+
+
+def overall_verdict(verdicts: list[str]) -> str:
+    """An entry's headline: positive if any candidate is, negative if all are, else inconclusive."""
+    if not verdicts:
+        return "inconclusive"
+    if "positive" in verdicts:
+        return "positive"
+    if all(v == "negative" for v in verdicts):
+        return "negative"
+    return "inconclusive"
+
+
+def _registered_seeds(entry: Hypothesis) -> int:
+    content = entry.registered_content or {}
+    return int(content.get("seeds", entry.seeds_per_arm))
+
+
+def _load_predictions(paths: list[str]) -> list[np.ndarray]:
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(np.load(Path(path), allow_pickle=False))
+        except (OSError, ValueError):
+            continue  # a missing or unreadable file is left out of the churn figures
+    return loaded
+
+
+def _churn(predictions: dict[str, list[np.ndarray]], baseline: str) -> dict[str, Any] | None:
+    usable = {name: preds for name, preds in predictions.items() if preds}
+    if not usable:
+        return None
+    out: dict[str, Any] = {"within": {}, "between": {}}
+    for name, preds in usable.items():
+        pd_ = within_arm(preds, prediction_difference)
+        churn = within_arm(preds, top1_churn)
+        out["within"][name] = {
+            "models": len(preds), "prediction_difference": pd_.mean, "pd_low": pd_.low, "pd_high": pd_.high,
+            "churn": churn.mean, "churn_low": churn.low, "churn_high": churn.high,
+        }
+    if baseline in usable:
+        for name, preds in usable.items():
+            if name == baseline:
+                continue
+            pd_ = between_arms(usable[baseline], preds, prediction_difference)
+            churn = between_arms(usable[baseline], preds, top1_churn)
+            out["between"][name] = {
+                "prediction_difference": pd_.mean, "pd_low": pd_.low, "pd_high": pd_.high,
+                "churn": churn.mean, "churn_low": churn.low, "churn_high": churn.high,
+            }
+    return out
+
+
+def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, Any]:
+    """Judge every candidate of an entry against its baseline. Returns a JSON-ready dict."""
+    with store.session() as session:
+        entry = resolve_entry(session, ref)
+        arms = arms_of(session, entry.id)
+        rows = runs_of(session, entry.id)
+        amendments = amendments_of(session, entry.id)
+
+        values: dict[str, list[float]] = defaultdict(list)
+        excluded: dict[str, int] = defaultdict(int)
+        pending: dict[str, int] = defaultdict(int)
+        finished_planned: dict[str, int] = defaultdict(int)
+        extra_runs: dict[str, int] = defaultdict(int)
+        wall: dict[str, list[float]] = defaultdict(list)
+        prediction_paths: dict[str, list[str]] = defaultdict(list)
+        for arm, run in rows:
+            if run.seed_origin not in COUNTED_ORIGINS:
+                continue
+            if run.seed_origin == "extra":
+                extra_runs[arm.name] += 1
+            if run.status not in FINISHED:
+                pending[arm.name] += 1
+                continue
+            if run.seed_origin == "planned":
+                finished_planned[arm.name] += 1
+            if run.wall_time_s is not None:
+                wall[arm.name].append(run.wall_time_s)
+            value = (run.final_metrics or {}).get(entry.metric)
+            if run.status == "succeeded" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[arm.name].append(float(value))
+                if run.predictions_path:
+                    prediction_paths[arm.name].append(run.predictions_path)
+            elif run.status == "diverged":
+                values[arm.name].append(math.nan)
+            else:
+                excluded[arm.name] += 1  # failed, crashed, cancelled, or succeeded without the metric
+
+        registered_n = _registered_seeds(entry)
+        plan_finished = all(finished_planned[a.name] >= registered_n for a in arms)
+        topped_up = any(extra_runs.values()) or entry.seeds_per_arm > registered_n
+        if topped_up:
+            interval, interval_reason = "anytime", "seeds were added beyond the registered plan"
+        elif not plan_finished:
+            interval, interval_reason = "anytime", "the registered plan has not finished"
+        else:
+            interval, interval_reason = "welch", "the registered plan finished as planned"
+
+        baseline = entry.baseline_arm
+        candidates = [a for a in arms if a.name != baseline]
+        comparisons = family_verdicts(
+            np.array(values[baseline], dtype=float),
+            {a.name: np.array(values[a.name], dtype=float) for a in candidates},
+            family_size=len(candidates),
+            failed={"__baseline__": excluded[baseline], **{a.name: excluded[a.name] for a in candidates}},
+            delta=entry.min_effect,
+            alpha=entry.alpha,
+            higher_is_better=entry.goal == "maximize",
+            interval=interval,
+            planned_n=registered_n,
+            metric=entry.metric,
+            baseline_name=baseline,
+        )
+        headline = overall_verdict([c.verdict for c in comparisons])
+        result: dict[str, Any] = {
+            "entry": entry.slug,
+            "id": entry.id,
+            "title": entry.title,
+            "metric": entry.metric,
+            "goal": entry.goal,
+            "baseline_arm": baseline,
+            "verdict": headline,
+            "interval": interval,
+            "interval_reason": interval_reason,
+            "family_size": len(candidates),
+            "registered_seeds": registered_n,
+            "pending_runs": dict(pending),
+            "arms": {
+                a.name: {
+                    "values": values[a.name],
+                    "excluded": excluded[a.name],
+                    "pending": pending[a.name],
+                    "mean_wall_time_s": float(np.mean(wall[a.name])) if wall[a.name] else None,
+                }
+                for a in arms
+            },
+            "amended": [
+                {"field": m.field, "old": m.old_value, "new": m.new_value, "reason": m.reason}
+                for m in amendments
+                if m.field in VERDICT_FIELDS or m.field.startswith("arms.")
+            ],
+            "churn": _churn({a.name: _load_predictions(prediction_paths[a.name]) for a in arms}, baseline),
+            "comparisons": [c.to_dict() for c in comparisons],
+        }
+        if len(comparisons) == 1:
+            # One candidate: its fields also sit at the top level, for simple scripts.
+            result = {**comparisons[0].to_dict(), **result}
+        if cache:
+            entry.verdict = headline
+            entry.verdict_detail = {
+                "verdict": headline, "interval": interval, "computed_at": iso(utcnow()),
+                "comparisons": [
+                    {k: c.to_dict()[k] for k in ("candidate_name", "verdict", "detail", "effect", "ci_low", "ci_high")}
+                    for c in comparisons
+                ],
+            }
+            session.add(entry)
+            session.commit()
+        return result

@@ -1,0 +1,1 @@
+"""Alembic migrations for the logbook database (installed as ``logbook.migrations``)."""
