@@ -129,7 +129,7 @@ def known_revisions() -> set[str]:
 
 
 def read_revision(db_path: Path) -> tuple[str | None, bool]:
-    """The Alembic revision stamped in the database (or None) and whether it holds any table.
+    """The Alembic revision stamped in the database (or None) and whether it holds other tables.
 
     Opened read-only, so a database that will be refused is never changed.
     """
@@ -141,10 +141,11 @@ def read_revision(db_path: Path) -> tuple[str | None, bool]:
         raise InputError(f"{db_path}: cannot open as a SQLite database ({exc})") from exc
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        others = bool(tables - {"alembic_version"})
         if "alembic_version" not in tables:
-            return None, bool(tables)
+            return None, others
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        return (row[0] if row else None), True
+        return (row[0] if row else None), others
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{db_path}: not a SQLite database ({exc})") from exc
     finally:
