@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats as st
+from scipy import special
 
 MAX_SEEDS = 100_000
 
@@ -19,8 +19,8 @@ def welch_power(distance: float, sd_b: float, sd_c: float, n: int, alpha: float)
         return 1.0 if distance > 0 else 0.0
     df = var**2 * (n - 1) / (sd_b**4 + sd_c**4)
     ncp = distance / math.sqrt(var / n)
-    crit = st.t.ppf(1 - alpha, df)
-    return float(st.nct.sf(crit, df, ncp))
+    crit = special.stdtrit(df, 1 - alpha)
+    return float(1.0 - special.nctdtr(df, ncp, crit))
 
 
 def seeds_needed(distance: float, sd_b: float, sd_c: float, alpha: float, power: float = 0.8, minimum: int = 5) -> int | None:
@@ -33,13 +33,22 @@ def seeds_needed(distance: float, sd_b: float, sd_c: float, alpha: float, power:
     """
     if not math.isfinite(distance) or distance <= 0:
         return None
-    if welch_power(distance, sd_b, sd_c, MAX_SEEDS, alpha) < power:
+    var = sd_b**2 + sd_c**2
+    if var == 0:
+        return minimum
+    # Start from the normal approximation n ≈ (z₁₋α + z_power)² (s_b² + s_c²) / distance², then
+    # step to the exact boundary: power grows with n, and t-power is a little below normal power,
+    # so this takes a few evaluations instead of a bisection over the whole range.
+    z = special.ndtri(1 - alpha) + special.ndtri(power)
+    squared = distance * distance
+    guess = z * z * var / squared if squared > 0 else math.inf
+    if not math.isfinite(guess) or guess > MAX_SEEDS:
         return None
-    low, high = 2, MAX_SEEDS  # power grows with n: bisect for the first n that reaches it
-    while low < high:
-        mid = (low + high) // 2
-        if welch_power(distance, sd_b, sd_c, mid, alpha) >= power:
-            high = mid
-        else:
-            low = mid + 1
-    return max(low, minimum)
+    n = max(2, math.ceil(guess))
+    while welch_power(distance, sd_b, sd_c, n, alpha) < power:
+        n += 1
+        if n > MAX_SEEDS:
+            return None
+    while n > 2 and welch_power(distance, sd_b, sd_c, n - 1, alpha) >= power:
+        n -= 1
+    return max(n, minimum)

@@ -30,7 +30,7 @@ import numpy as np
 from .effects import default_delta, holm, iqm_difference, prob_improvement, prob_improvement_normal
 from .intervals import Interval, anytime_interval, bootstrap_interval, welch_interval, welch_p_greater
 from .power import seeds_needed as power_seeds_needed
-from .summary import ArmSummary, finite, summarize
+from .summary import ArmSummary, finite, oriented, summarize
 
 MIN_SEEDS = 5
 POWER = 0.8
@@ -279,13 +279,15 @@ def verdict(
     baseline_name: str = "baseline",
     candidate_name: str = "candidate",
     bootstrap_seed: int = 0,
+    bootstrap_resamples: int = 2000,
 ) -> Verdict:
     """Judge one candidate arm against the baseline from per-seed values (NaN/inf = diverged).
 
     ``delta`` is δ in metric units (None: the default rule); ``family_size`` is how many
     candidates the entry ever ran; ``interval`` is "welch" (fixed plan) or "anytime" (after
     peeking; ``planned_n`` is the registered seeds per arm); ``failed_*`` count runs that ended
-    without a value. Raises ValueError naming the argument for bad input.
+    without a value; ``bootstrap_resamples = 0`` skips the (reported, never deciding) bootstrap.
+    Raises ValueError naming the argument for bad input.
     """
     _check_inputs(delta, alpha, family_size, interval)
     sign = 1.0 if higher_is_better else -1.0
@@ -293,7 +295,7 @@ def verdict(
     c_values = np.asarray(candidate, dtype=float).ravel()
     b_raw, c_raw = summarize(b_values, failed_baseline), summarize(c_values, failed_candidate)
     b_fin, c_fin = sign * finite(b_values), sign * finite(c_values)
-    b, c = summarize(b_fin, b_raw.excluded), summarize(c_fin, c_raw.excluded)
+    b, c = oriented(b_raw, sign), oriented(c_raw, sign)
     judged = _judge(b, c, delta=delta, alpha=alpha, family_size=family_size, interval=interval, planned_n=planned_n)
     extras: dict[str, Any] = {
         "prob_improvement": prob_improvement(b_fin, c_fin),
@@ -302,8 +304,8 @@ def verdict(
         "bootstrap_high": None,
         "iqm_difference": iqm_difference(b_fin, c_fin) if b.n and c.n else None,
     }
-    if b.n >= 2 and c.n >= 2:
-        boot = bootstrap_interval(b_fin, c_fin, judged["level"], seed=bootstrap_seed)
+    if b.n >= 2 and c.n >= 2 and bootstrap_resamples > 0:
+        boot = bootstrap_interval(b_fin, c_fin, judged["level"], n_resamples=bootstrap_resamples, seed=bootstrap_seed)
         extras["bootstrap_low"], extras["bootstrap_high"] = boot.low, boot.high
     return _assemble(
         judged, b_raw=b_raw, c_raw=c_raw, higher_is_better=higher_is_better, alpha=alpha, family_size=family_size,
@@ -337,13 +339,12 @@ def verdict_from_summary(
             raise ValueError(f"{name}: expected n ≥ 2 seeds, got {n!r}")
     sign = 1.0 if higher_is_better else -1.0
 
-    def arm(mean: float, sd: float, n: int, oriented: bool) -> ArmSummary:
-        m = sign * mean if oriented else mean
+    def arm(mean: float, sd: float, n: int) -> ArmSummary:
         nan = math.nan
-        return ArmSummary(n=int(n), excluded=0, mean=m, sd=sd, median=nan, iqm=nan, min=nan, max=nan)
+        return ArmSummary(n=int(n), excluded=0, mean=mean, sd=sd, median=nan, iqm=nan, min=nan, max=nan)
 
-    b_raw, c_raw = arm(*baseline, oriented=False), arm(*candidate, oriented=False)
-    b, c = arm(*baseline, oriented=True), arm(*candidate, oriented=True)
+    b_raw, c_raw = arm(*baseline), arm(*candidate)
+    b, c = oriented(b_raw, sign), oriented(c_raw, sign)
     judged = _judge(b, c, delta=delta, alpha=alpha, family_size=family_size, interval="welch", planned_n=None)
     extras = {
         "prob_improvement": prob_improvement_normal(b.mean, b.sd, c.mean, c.sd),
