@@ -82,7 +82,7 @@ def _unique_slug(session: Session, title: str) -> str:
 
 def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
     """Add a validated hypothesis as a draft entry with its arms, in one transaction."""
-    with store.session() as session:
+    with store.session(write=True) as session:
         entry = Hypothesis(
             slug=_unique_slug(session, spec.title),
             title=spec.title,
@@ -149,7 +149,7 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
     """Lock a draft: record provenance, draw the planned seeds and hash the registered content."""
     git = capture_git(cwd) if git is None else git
     environment = capture_environment(gpus=False)
-    with store.session() as session:
+    with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
         if entry.registered_at is not None:
             raise InputError(f"ENTRY: {entry.slug} is already registered (at {iso(entry.registered_at)}); expected a draft")
@@ -222,7 +222,7 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
     if field not in AMENDABLE and not arm_field:
         raise InputError(f"--field: expected one of {', '.join(AMENDABLE)} or arms.NAME, got {field!r}")
     value = _parse_value(raw_value)
-    with store.session() as session:
+    with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (drafts are changed by registering a new file)")

@@ -43,3 +43,8 @@ def resolve_db_path(option: str | os.PathLike | None = None, cwd: Path | None = 
 def runs_dir(db_path: Path) -> Path:
     """The folder beside the database where run folders and logs go."""
     return db_path.parent / "runs"
+
+
+def run_folder(db_path: Path, entry_slug: str, arm: str, seed: int, run_id: int) -> Path:
+    """The folder of one run: its job, log, metrics stream, result and predictions."""
+    return runs_dir(db_path) / entry_slug / arm / f"{seed}-r{run_id}"

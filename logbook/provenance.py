@@ -75,6 +75,18 @@ def capture_git(path: str | Path) -> GitInfo:
         repo.close()
 
 
+def head_commit(path: str | Path) -> str | None:
+    """The commit checked out in the repository containing ``path`` (fast: one git call)."""
+    exe = shutil.which("git")
+    if exe is None or not Path(path).is_dir():
+        return None
+    try:
+        out = subprocess.run([exe, "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 def installed_packages() -> dict[str, str]:
     """Every installed distribution and its version, by lower-case name."""
     packages: dict[str, str] = {}

@@ -85,7 +85,7 @@ def _churn(predictions: dict[str, list[np.ndarray]], baseline: str) -> dict[str,
 
 def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, Any]:
     """Judge every candidate of an entry against its baseline. Returns a JSON-ready dict."""
-    with store.session() as session:
+    with store.session(write=cache) as session:
         entry = resolve_entry(session, ref)
         arms = arms_of(session, entry.id)
         rows = runs_of(session, entry.id)

@@ -177,3 +177,34 @@ def test_wheel_ships_migrations_and_upgrades_without_the_checkout(tmp_path):
     assert out.returncode == 0, out.stderr
     con = sqlite3.connect(tmp_path / "w.db")
     assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head_revision()
+
+
+def test_upgrade_keeps_child_rows_of_rebuilt_tables(db_path):
+    """0002 rebuilds the run table (batch mode); metric points that cascade from runs must survive,
+    which needs the migration to run with foreign keys off."""
+    from alembic import command
+    from alembic.config import Config
+
+    db_path.parent.mkdir(parents=True)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(dbengine.migrations_dir()))
+    cfg.set_main_option("sqlalchemy.url", f"sqlite:///{db_path}")
+    command.upgrade(cfg, "0001")
+    con = sqlite3.connect(db_path)
+    con.execute("PRAGMA foreign_keys = ON")
+    con.execute(
+        "INSERT INTO hypothesis (id, slug, title, statement, metric, goal, alpha, seeds_per_arm, planned_seeds, trainer,"
+        " baseline_arm, deterministic, tags, notes, status, source_text, created_at, updated_at)"
+        " VALUES (1, 's', 't', 'h', 'm', 'maximize', 0.05, 5, '[]', '{}', 'a', 0, '[]', '', 'draft', '', '2026-01-01', '2026-01-01')")
+    con.execute("INSERT INTO arm (id, hypothesis_id, name, role, position, trainer, config, config_hash, created_at, added_by_amendment)"
+                " VALUES (1, 1, 'a', 'baseline', 0, '{}', '{}', 'x', '2026-01-01', 0)")
+    con.execute("INSERT INTO run (id, arm_id, seed, seed_origin, status, attempt, queued_at) VALUES (1, 1, 7, 'planned', 'succeeded', 1, '2026-01-01')")
+    con.executemany("INSERT INTO metric_point (run_id, name, step, value) VALUES (1, 'loss', ?, ?)", [(i, 1.0 / (i + 1)) for i in range(50)])
+    con.commit()
+    con.close()
+    open_store(db_path).dispose()
+    con = sqlite3.connect(db_path)
+    assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head_revision() != "0001"
+    assert con.execute("SELECT count(*) FROM metric_point").fetchone()[0] == 50
+    assert con.execute("SELECT seed, cancel_requested FROM run").fetchall() == [(7, 0)]
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -90,6 +90,8 @@ def test_registered_entries_are_immutable_even_to_raw_sql(cli, example_file, db_
     ):
         with pytest.raises(sqlite3.IntegrityError):
             con.execute(statement)
+    con.rollback()
+    con.close()
     assert cli("register", "1").code == 2  # already registered
 
 

@@ -16,7 +16,7 @@ import contextlib
 import fcntl
 import sqlite3
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -42,8 +42,19 @@ class Store:
     journal_mode: str
     notes: list[str] = field(default_factory=list)
 
-    def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    def session(self, *, write: bool = False) -> Session:
+        """An ORM session. ``write=True`` starts its transaction with BEGIN IMMEDIATE: a
+        transaction that reads and then writes must hold the write lock from the start, or a
+        concurrent writer makes SQLite fail it at once ("database is locked", no busy wait)."""
+        return Session(self.write_engine if write else self.engine, expire_on_commit=False)
+
+    def begin_write(self):  # noqa: ANN201
+        """A core connection in a BEGIN IMMEDIATE transaction (see ``session``)."""
+        return self.write_engine.begin()
+
+    @cached_property
+    def write_engine(self) -> Engine:
+        return self.engine.execution_options(sqlite_begin="IMMEDIATE")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -155,6 +155,7 @@ class Run(SQLModel, table=True):
     seed: int
     seed_origin: str = "planned"  # planned, extra, audit, rerun
     status: str = "queued"  # queued, running, succeeded, failed, diverged, crashed, cancelled
+    cancel_requested: bool = False  # set by `logbook cancel`; the worker running it stops it
     attempt: int = 1
     rerun_of: Optional[int] = None
     batch_id: Optional[str] = None

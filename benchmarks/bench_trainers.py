@@ -1,0 +1,18 @@
+"""Trainers for benchmarks/engine.py: one that does nothing, one with fixed work per step."""
+
+
+def nothing(config, ctx):
+    return {"score": 0.0}
+
+
+def busy(config, ctx):
+    """``steps`` steps of fixed arithmetic; reports one metric per step unless report is false."""
+    report = config.get("report", True)
+    work = config.get("work", 2000)
+    total = 0.0
+    for step in range(config.get("steps", 2000)):
+        for i in range(work):
+            total += (i * 0.5) ** 0.5
+        if report:
+            ctx.log(step, loss=total / (step + 1))
+    return {"score": total}

@@ -1,0 +1,135 @@
+"""Run-engine overheads, measured with real worker and child processes.
+
+1. Launch overhead: 20 runs of a trainer that does nothing, one slot; the median time from the
+   worker claiming a run to the run being recorded as ended (process start, imports, seeding,
+   environment capture, result ingestion), and the queue's total wall time per run.
+2. Metric-write overhead: the same training loop (fixed arithmetic per step) with and without
+   one ``ctx.log`` per step, interleaved seeds, both arms in one run of this script; the ratio
+   of the median trainer wall times (goal: at most 3% slower), for two step sizes.
+
+Run: .venv/bin/python benchmarks/engine.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _record import record  # noqa: E402
+
+
+def logbook(db: Path, *args: str, env: dict | None = None) -> str:
+    out = subprocess.run([sys.executable, "-m", "logbook", "--db", str(db), *args], capture_output=True, text=True,
+                         env={**os.environ, **(env or {})}, check=True)
+    return out.stdout
+
+
+def entry(folder: Path, db: Path, name: str, trainer: str, arms: dict, seeds: int) -> str:
+    lines = [f"title: {name}", "hypothesis: benchmark", "metric: score", "goal: maximize", "min_effect: 0",
+             f"seeds: {seeds}", f"trainer: {trainer}", "arms:"]
+    lines += [f"  {arm}: {json.dumps(cfg)}" for arm, cfg in arms.items()]
+    path = folder / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return json.loads(logbook(db, "new", str(path), "--register", "--json"))["slug"]
+
+
+def parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts)
+
+
+def main() -> None:
+    env = {"PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db = folder / "bench.db"
+        slug = entry(folder, db, "noop", "bench_trainers:nothing", {"a": {}, "b": {}}, seeds=10)
+        logbook(db, "run", slug, "--no-worker")
+        start = time.perf_counter()
+        logbook(db, "worker", "--once", "--cpu-slots", "1", env=env)
+        total = time.perf_counter() - start
+        con = sqlite3.connect(db)
+        spans = [(parse(e) - parse(s)).total_seconds() for s, e in con.execute(
+            "SELECT started_at, ended_at FROM run WHERE status = 'succeeded'")]
+        assert len(spans) == 20, spans
+        rows.append(["launch overhead per run (claim → recorded), trainer does nothing", "20 runs, 1 slot",
+                     f"median {statistics.median(spans) * 1000:.0f} ms", f"min {min(spans) * 1000:.0f} ms"])
+        rows.append(["queue wall time per run, worker start included", "20 runs, 1 slot", f"{total / 20 * 1000:.0f} ms", ""])
+        con.close()
+        rows += loop_overhead(folder)
+        rows.append(ingest_cost(folder))
+    record("engine", "Run-engine overheads", ["measure", "sample", "result", "detail"], rows,
+           ["Goal: one metric write per step costs at most 3% of a training loop. The loop ratios come from",
+            "one process alternating the two variants (A B A B ...), medians of 15 each, so machine noise",
+            "hits both alike; the worker's ingestion runs in its own process, on another core.",
+            "Command: .venv/bin/python benchmarks/engine.py"])
+
+
+def loop_overhead(folder: Path) -> list[list[str]]:
+    """The training loop with and without ``ctx.log`` per step, through the real FileReporter."""
+    from bench_trainers import busy
+
+    from logbook.engine.child import FileReporter
+    from trainers.protocol import RunContext
+
+    rows = []
+    for work, steps in ((11000, 1000), (1100, 3000)):
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for rep in range(16):
+            for report in (False, True):
+                run_dir = folder / f"loop-{work}-{rep}-{report}"
+                run_dir.mkdir()
+                reporter = FileReporter(run_dir)
+                ctx = RunContext(seed=rep, streams={}, device="cpu", run_dir=run_dir, reporter=reporter)
+                start = time.perf_counter()
+                busy({"report": report, "work": work, "steps": steps}, ctx)
+                elapsed = time.perf_counter() - start
+                reporter.close()
+                if rep:  # the first pair warms up
+                    times[report].append(elapsed)
+        silent, logging = statistics.median(times[False]), statistics.median(times[True])
+        rows.append([f"one metric written per step of {silent / steps * 1000:.2f} ms ({steps} steps)",
+                     "15 × 2 alternating", f"{(logging / silent - 1) * 100:+.2f}%",
+                     f"{(logging - silent) / steps * 1e6:.2f} µs a point"])
+    return rows
+
+
+def ingest_cost(folder: Path) -> list[str]:
+    """The worker's side: reading a metric stream and inserting the points, per point."""
+    from logbook.db.engine import open_store
+    from logbook.engine.child import FileReporter
+    from logbook.engine.worker import _Stream, insert_points, read_new_points
+
+    store = open_store(folder / "bench.db")
+    run_dir = folder / "ingest"
+    run_dir.mkdir()
+    reporter = FileReporter(run_dir)
+    n = 200_000
+    for step in range(n):
+        reporter.log(step, {"loss": 1.0 / (step + 1)})
+    reporter.close()
+    con = sqlite3.connect(folder / "bench.db")
+    run_id = con.execute("SELECT max(id) FROM run").fetchone()[0]
+    con.close()
+    start = time.perf_counter()
+    stream = _Stream(run_dir / "metrics.jsonl")
+    for _ in range(20):  # as the worker does: several partial reads while the run goes on
+        insert_points(store, read_new_points(stream, run_id))
+    elapsed = time.perf_counter() - start
+    store.dispose()
+    return ["worker: read + insert metric points (batched, WAL)", f"{n} points", f"{elapsed / n * 1e6:.2f} µs a point",
+            f"{n / elapsed:,.0f} points/s"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The run verbs: run, worker, status, cancel, requeue."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from logbook.cli import _open_store, cli, emit_json, json_option
+
+TERMINAL = ("succeeded", "failed", "diverged", "crashed", "cancelled")
+slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+                             help="Runs side by side on each GPU.")
+cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
+                                help="Runs side by side when there is no GPU (default: half the CPU cores).")
+
+
+@cli.command("run")
+@click.argument("entry")
+@click.option("--seeds", "extra", type=int, help="Queue this many extra seeds per arm instead of the planned ones.")
+@click.option("--wait", is_flag=True, help="Stay and show progress until the entry's runs end.")
+@click.option("--no-worker", is_flag=True, help="Only queue; do not start a worker.")
+@slots_option
+@cpu_slots_option
+@json_option
+@click.pass_context
+def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_worker: bool, slots_per_gpu: int,
+            cpu_slots: int | None, as_json: bool) -> None:
+    """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
+    from logbook.db.queries import resolve_entry
+    from logbook.engine.queue import ensure_worker, enqueue, entry_progress
+
+    store = _open_store(ctx, create=False)
+    queued = enqueue(store, entry, extra)
+    with store.session() as session:
+        found = resolve_entry(session, entry)
+        entry_id, slug = found.id, found.slug
+    worker_pid = None if no_worker else ensure_worker(store, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots)
+    if not as_json:
+        origin = f"{extra} extra seeds per arm" if extra else "the planned seeds"
+        click.echo(f"queued {len(queued)} runs of {slug} ({origin})"
+                   + (f"; started worker pid {worker_pid}" if worker_pid else "; a worker is already running" if not no_worker else ""))
+    if wait:
+        total = sum(entry_progress(store, entry_id).values())
+        done_before = 0
+        with click.progressbar(length=total, label="runs", show_pos=True, file=None if not as_json else click.get_text_stream("stderr")) as bar:
+            while True:
+                progress = entry_progress(store, entry_id)
+                done = sum(progress[s] for s in TERMINAL)
+                bar.update(done - done_before)
+                done_before = done
+                if done >= total:
+                    break
+                time.sleep(0.5)
+        progress = entry_progress(store, entry_id)
+    else:
+        progress = entry_progress(store, entry_id)
+    if as_json:
+        emit_json({"entry": slug, "queued": queued, "worker_pid": worker_pid, "runs": dict(progress)})
+    elif wait:
+        click.echo("runs: " + ", ".join(f"{n} {s}" for s, n in sorted(progress.items())))
+        click.echo(f"judge it with: logbook verdict {slug}")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Exit when no run is queued or running.")
+@click.option("--idle-exit", type=float, help="Exit after this many seconds with nothing to do.")
+@slots_option
+@cpu_slots_option
+@click.option("--log-path", hidden=True)
+@click.pass_context
+def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gpu: int, cpu_slots: int | None,
+           log_path: str | None) -> None:
+    """Run queued runs in the foreground (`logbook run` starts one in the background)."""
+    from logbook.engine.worker import start_worker
+
+    store = _open_store(ctx)
+    start_worker(store, once=once, idle_exit_s=idle_exit, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
+                 log_path=log_path)
+
+
+@cli.command()
+@click.argument("entry", required=False)
+@json_option
+@click.pass_context
+def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
+    """Workers, their slots, and runs (all of ENTRY's, or the active and most recent)."""
+    from logbook.engine.queue import status as queue_status
+
+    store = _open_store(ctx)
+    info = queue_status(store, entry)
+    if as_json:
+        emit_json(info)
+        return
+    live = [w for w in info["workers"] if w["alive"]]
+    click.echo(f"workers: {len(live)} running" + ("" if live else " (start one with `logbook worker` or `logbook run`)"))
+    for w in live:
+        slots = ", ".join(s["device"] + ("" if s["gpu"] is None else ":" + s["gpu"]) for s in w["slots"])
+        click.echo(f"  worker {w['id']}: pid {w['pid']} on {w['host']}, slots {slots}, heartbeat {w['heartbeat_at']}")
+    click.echo("runs: " + (", ".join(f"{n} {s}" for s, n in info["counts"].items()) or "none"))
+    for r in info["runs"]:
+        took = f"{r['wall_time_s']:.1f}s" if r["wall_time_s"] is not None else ""
+        error = f"  {r['error'][:60]}" if r["error"] and r["status"] not in ("succeeded",) else ""
+        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {r['seed']:<11} {took:>8}{error}")
+
+
+@cli.command()
+@click.argument("entry", required=False)
+@click.option("--run", "run_id", type=int, help="One run by id.")
+@json_option
+@click.pass_context
+def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: bool) -> None:
+    """Cancel ENTRY's queued and running runs (or one --run)."""
+    from logbook.engine.queue import cancel as do_cancel
+
+    store = _open_store(ctx, create=False)
+    counts = do_cancel(store, entry, run_id)
+    if as_json:
+        emit_json(counts)
+    else:
+        click.echo(f"cancelled {counts.get('cancelled', 0)} queued runs; asked workers to stop {counts.get('stopping', 0)} running runs")
+
+
+@cli.command()
+@click.argument("entry", required=False)
+@click.option("--run", "run_id", type=int, help="One run by id.")
+@click.option("--no-worker", is_flag=True, help="Only requeue; do not start a worker.")
+@json_option
+@click.pass_context
+def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, as_json: bool) -> None:
+    """Queue ENTRY's failed, crashed, diverged or cancelled runs again (or one --run)."""
+    from logbook.engine.queue import ensure_worker
+    from logbook.engine.queue import requeue as do_requeue
+
+    store = _open_store(ctx, create=False)
+    ids = do_requeue(store, entry, run_id)
+    worker_pid = ensure_worker(store) if ids and not no_worker else None
+    if as_json:
+        emit_json({"requeued": ids, "worker_pid": worker_pid})
+    else:
+        click.echo(f"requeued {len(ids)} runs" + (f"; started worker pid {worker_pid}" if worker_pid else ""))

@@ -1,0 +1,189 @@
+"""Executors: where a run's process runs. The worker submits jobs and collects their ends; it
+stays the one process that writes the database, whatever the executor.
+
+``LocalExecutor`` runs each job as a child process of the worker on one of this host's slots
+(``slots_per_gpu`` per GPU, or CPU slots when there is no GPU), each with its own
+``CUDA_VISIBLE_DEVICES`` and a bounded thread count. A distributed executor (Slurm through
+submitit, say) implements the same four methods and reports ends the same way; results travel
+through the run folder (``result.json``), which must then be on a shared file system.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from logbook.engine.procinfo import process_start_time
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One place a run can execute: a GPU index (as CUDA_VISIBLE_DEVICES names it) or the CPU."""
+
+    index: int
+    gpu: str | None  # None for a CPU slot
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpu is not None else "cpu"
+
+    def to_dict(self) -> dict:
+        return {"slot": self.index, "gpu": self.gpu, "device": self.device}
+
+
+@dataclass
+class Job:
+    run_id: int
+    job_file: Path
+    run_dir: Path
+    log_path: Path
+    env: dict[str, str]
+    timeout: float | None = None
+    cwd: Path | None = None
+
+
+@dataclass
+class Ended:
+    """What the executor knows about a job that ended; the outcome itself is in its run folder."""
+
+    run_id: int
+    exit_code: int | None
+    wall_time_s: float
+    timed_out: bool = False
+    killed: str | None = None  # why the executor killed it ("cancelled", "worker stopping"), if it did
+
+
+@dataclass
+class _Active:
+    job: Job
+    slot: Slot
+    process: subprocess.Popen
+    started: float
+    pid_start_time: float | None
+    killed: str | None = None
+    timed_out: bool = False
+    log: object = field(default=None, repr=False)
+
+
+def detect_gpus() -> list[str]:
+    """GPU ids from CUDA_VISIBLE_DEVICES when set, else from nvidia-smi, else none."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [x.strip() for x in visible.split(",") if x.strip()]
+        return [] if not ids or ids[0].startswith("-") else ids  # "" or "-1" hide every GPU
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    lines = [line for line in out.stdout.splitlines() if line.startswith("GPU ")] if out.returncode == 0 else []
+    return [str(i) for i in range(len(lines))]
+
+
+def make_slots(gpus: list[str], slots_per_gpu: int, cpu_slots: int) -> list[Slot]:
+    if gpus:
+        return [Slot(i, gpu) for i, gpu in enumerate(g for g in gpus for _ in range(slots_per_gpu))]
+    return [Slot(i, None) for i in range(cpu_slots)]
+
+
+class Executor(ABC):
+    """Runs jobs somewhere and tells the worker when each one ends."""
+
+    slots: list[Slot]
+
+    @abstractmethod
+    def free_slots(self) -> list[Slot]: ...
+
+    @abstractmethod
+    def submit(self, job: Job, slot: Slot) -> tuple[int, float | None]:
+        """Start a job; returns the pid and process start time that identify it."""
+
+    @abstractmethod
+    def kill(self, run_id: int, reason: str) -> None:
+        """Stop a job; it will be reported by ``poll`` with ``killed = reason``."""
+
+    @abstractmethod
+    def poll(self) -> list[Ended]:
+        """Jobs that ended since the last call, timeouts enforced."""
+
+    @abstractmethod
+    def active_run_ids(self) -> list[int]: ...
+
+
+class LocalExecutor(Executor):
+    def __init__(self, slots: list[Slot]):
+        self.slots = slots
+        self.active: dict[int, _Active] = {}
+
+    def threads_per_slot(self) -> int:
+        return max(1, (os.cpu_count() or 1) // max(1, len(self.slots)))
+
+    def free_slots(self) -> list[Slot]:
+        used = {a.slot.index for a in self.active.values()}
+        return [s for s in self.slots if s.index not in used]
+
+    def submit(self, job: Job, slot: Slot) -> tuple[int, float | None]:
+        threads = str(self.threads_per_slot())
+        env = {
+            **os.environ,
+            **job.env,
+            "CUDA_VISIBLE_DEVICES": slot.gpu if slot.gpu is not None else "",
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = open(job.log_path, "ab")  # noqa: SIM115 (closed when the job ends)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "logbook.engine.child", str(job.job_file)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=str(job.cwd) if job.cwd and job.cwd.is_dir() else None,
+            start_new_session=True,  # its own process group: a timeout or cancel kills its children too
+        )
+        started_at = process_start_time(process.pid)
+        self.active[job.run_id] = _Active(job, slot, process, time.monotonic(), started_at, log=log)
+        return process.pid, started_at
+
+    def _signal_group(self, active: _Active, sig: int) -> None:
+        try:
+            os.killpg(active.process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill(self, run_id: int, reason: str) -> None:
+        active = self.active.get(run_id)
+        if active is None or active.killed:
+            return
+        active.killed = reason
+        self._signal_group(active, signal.SIGKILL)
+
+    def poll(self) -> list[Ended]:
+        ended: list[Ended] = []
+        now = time.monotonic()
+        for run_id, active in list(self.active.items()):
+            timeout = active.job.timeout
+            if timeout and not active.killed and now - active.started > timeout:
+                active.timed_out = True
+                active.killed = "timeout"
+                self._signal_group(active, signal.SIGKILL)
+            code = active.process.poll()
+            if code is None:
+                continue
+            if active.killed:
+                self._signal_group(active, signal.SIGKILL)  # grandchildren that outlived the child
+            active.log.close()
+            del self.active[run_id]
+            ended.append(Ended(run_id, code, now - active.started, active.timed_out, active.killed))
+        return ended
+
+    def active_run_ids(self) -> list[int]:
+        return list(self.active)

@@ -1,0 +1,412 @@
+"""The worker: claims queued runs, runs each through an executor, and records how it ended.
+
+One worker is the only writer of its runs' rows. It claims a queued run atomically (``BEGIN
+IMMEDIATE``, then an UPDATE that only succeeds while the run is still queued), so two workers on
+one database never run the same run. While runs execute it streams their metric points into the
+database in batches, heartbeats, honours cancel requests and enforces timeouts. When a run's
+process ends it reads ``result.json`` from the run folder and marks the run succeeded, failed,
+diverged, crashed or cancelled.
+
+Never lose a result, never leave a run running forever: when any worker starts, and every
+``orphan_check_s`` while one runs, runs whose worker process is gone (checked by host, pid and
+process start time, not pid alone) are recovered from their ``result.json`` if the run had
+finished, and otherwise marked crashed. A worker stopped by SIGTERM, SIGINT or SIGHUP kills its
+runs and puts them back in the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import OperationalError
+from sqlmodel import col
+from sqlmodel import select as orm_select
+
+from logbook.db.engine import Store
+from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
+from logbook.engine import child
+from logbook.engine.executor import Ended, Executor, Job, Slot
+from logbook.engine.procinfo import HOST, is_alive, this_process
+from logbook.paths import run_folder
+from logbook.provenance import head_commit
+from logbook.seeding import determinism_env
+
+LOG_TAIL_CHARS = 4000
+
+
+def log(message: str) -> None:
+    print(f"{utcnow().isoformat(timespec='seconds')} {message}", flush=True)
+
+
+@dataclass
+class _Stream:
+    """Where the worker is in one run's metrics.jsonl."""
+
+    path: Path
+    offset: int = 0
+    partial: bytes = b""
+
+
+def read_new_points(stream: _Stream, run_id: int) -> list[dict[str, Any]]:
+    """Complete JSON lines appended since the last read, as metric_point rows."""
+    try:
+        with open(stream.path, "rb") as handle:
+            handle.seek(stream.offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    stream.offset += len(data)
+    data = stream.partial + data
+    lines = data.split(b"\n")
+    stream.partial = lines.pop()  # an incomplete last line waits for the next read
+    rows = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            rows.append({"run_id": run_id, "name": str(record["name"]), "step": int(record["step"]),
+                         "value": float(record["value"])})
+        except (ValueError, KeyError, TypeError):
+            continue
+    return rows
+
+
+def tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - chars))
+            return handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / child.RESULT_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def result_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """Run columns from a child's result.json."""
+    return {
+        "status": result.get("status", "failed"),
+        "final_metrics": result.get("final_metrics") or {},
+        "environment": result.get("environment"),
+        "determinism": result.get("determinism"),
+        "predictions_path": result.get("predictions_path"),
+        "predictions_sha256": result.get("predictions_sha256"),
+        "error_tail": result.get("error"),
+        "wall_time_s": result.get("wall_time_s"),
+    }
+
+
+def insert_points(store: Store, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        with store.begin_write() as conn:
+            conn.execute(insert(MetricPoint), rows)
+
+
+def recover_orphans(store: Store, *, stale_after_s: float = 600.0) -> list[int]:
+    """Settle runs left 'running' by workers that are gone; returns the run ids settled.
+
+    A worker on this host is gone when its (pid, start time) no longer runs; on another host,
+    when it has not heartbeaten for ``stale_after_s``. A run that finished before its worker died
+    is recovered from result.json (and its metric stream); the others are marked crashed.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=stale_after_s)
+    settled: list[int] = []
+    with store.session(write=True) as session:
+        workers = {w.id: w for w in session.exec(orm_select(Worker).where(Worker.status == "running")).all()}
+        dead_workers = set()
+        for worker in workers.values():
+            alive = is_alive(worker.pid, worker.pid_start_time, worker.host)
+            if alive is False or (alive is None and _aware(worker.heartbeat_at) < stale):
+                dead_workers.add(worker.id)
+                worker.status, worker.stopped_at = "crashed", now
+                session.add(worker)
+        for run in session.exec(orm_select(Run).where(Run.status == "running")).all():
+            if run.worker_id in workers and run.worker_id not in dead_workers:
+                continue  # its worker still runs and will settle it
+            if run.pid and is_alive(run.pid, run.pid_start_time, run.host):
+                try:
+                    os.killpg(run.pid, signal.SIGKILL)  # a straggler whose worker is gone
+                except (ProcessLookupError, PermissionError):
+                    pass
+            run_dir = Path(run.run_dir) if run.run_dir else None
+            result = read_result(run_dir) if run_dir else None
+            if run_dir is not None:  # re-read the whole metric stream: the points written are complete
+                session.exec(delete(MetricPoint).where(MetricPoint.run_id == run.id))
+                rows = read_new_points(_Stream(run_dir / child.METRICS_FILE), run.id)
+                if rows:
+                    session.exec(insert(MetricPoint), params=rows)
+            if result is not None:
+                for key, value in result_fields(result).items():
+                    setattr(run, key, value)
+            else:
+                run.status = "crashed"
+                run.error_tail = (
+                    f"its worker (id {run.worker_id}) died while it ran; log tail:\n"
+                    + (tail(Path(run.log_path)) if run.log_path else "")
+                )[-LOG_TAIL_CHARS:]
+            run.ended_at = now
+            session.add(run)
+            settled.append(run.id)
+        session.commit()
+    return settled
+
+
+def _aware(moment):  # noqa: ANN001, ANN202
+    """Stored times read back as aware UTC with current SQLModel; older ones may be naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+@dataclass
+class WorkerLoop:
+    store: Store
+    executor: Executor
+    once: bool = False
+    idle_exit_s: float | None = None
+    poll_s: float = 0.2
+    heartbeat_s: float = 5.0
+    orphan_check_s: float = 30.0
+    log_path: str | None = None
+    worker_id: int | None = None
+    stopping: str | None = None
+    streams: dict[int, _Stream] = field(default_factory=dict)
+    run_dirs: dict[int, Path] = field(default_factory=dict)
+    entry_of: dict[int, int] = field(default_factory=dict)
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        host, pid, start = this_process()
+        with self.store.session(write=True) as session:
+            worker = Worker(host=host, pid=pid, pid_start_time=start, slots=[s.to_dict() for s in self.executor.slots],
+                            log_path=self.log_path)
+            session.add(worker)
+            session.commit()
+            self.worker_id = worker.id
+        log(f"worker {self.worker_id} (pid {pid} on {host}) with {len(self.executor.slots)} slots: "
+            + ", ".join(f"{s.device}{'' if s.gpu is None else ':' + s.gpu}" for s in self.executor.slots))
+
+    def _on_signal(self, signum, _frame) -> None:  # noqa: ANN001
+        self.stopping = signal.Signals(signum).name
+
+    def run(self) -> int:
+        self._register()
+        recovered = recover_orphans(self.store)
+        if recovered:
+            log(f"settled {len(recovered)} orphaned runs: {recovered}")
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        last_heartbeat = last_orphans = last_busy = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                try:
+                    if not self.stopping:
+                        self._start_runs()
+                    for ended in self.executor.poll():
+                        self._finish(ended)
+                    self._ingest()
+                    if now - last_heartbeat >= self.heartbeat_s:
+                        self._heartbeat()
+                        last_heartbeat = now
+                    self._honour_cancels()
+                    if now - last_orphans >= self.orphan_check_s:
+                        recover_orphans(self.store)
+                        last_orphans = now
+                    queued = self._any_queued()
+                except OperationalError as exc:  # the database stayed locked past the busy timeout
+                    log(f"database busy, retrying: {exc.orig}")
+                    time.sleep(1.0)
+                    continue
+                active = self.executor.active_run_ids()
+                if active or queued:
+                    last_busy = now
+                if self.stopping:
+                    break
+                if not active and self.once and not queued:
+                    break
+                if not active and self.idle_exit_s is not None and now - last_busy >= self.idle_exit_s:
+                    log(f"idle for {self.idle_exit_s:g} s, exiting")
+                    break
+                time.sleep(self.poll_s)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _shutdown(self) -> None:
+        interrupted = self.executor.active_run_ids()
+        for run_id in interrupted:
+            self.executor.kill(run_id, "worker stopping")
+        deadline = time.monotonic() + 10
+        while self.executor.active_run_ids() and time.monotonic() < deadline:
+            for ended in self.executor.poll():
+                self._finish(ended)
+            time.sleep(0.05)
+        self._ingest()
+        with self.store.session(write=True) as session:
+            worker = session.get(Worker, self.worker_id)
+            worker.status, worker.stopped_at, worker.heartbeat_at = "stopped", utcnow(), utcnow()
+            session.add(worker)
+            session.commit()
+        log(f"worker {self.worker_id} stopped" + (f" by {self.stopping}" if self.stopping else ""))
+
+    # ---- claiming and starting -------------------------------------------------------------
+
+    def _any_queued(self) -> bool:
+        with self.store.engine.connect() as conn:
+            return conn.execute(select(Run.id).where(Run.status == "queued").limit(1)).first() is not None
+
+    def claim(self, slot: Slot) -> int | None:
+        """Atomically take the oldest queued run for this worker, or None."""
+        now = utcnow()
+        with self.store.begin_write() as conn:
+            row = conn.execute(
+                select(Run.id).where(Run.status == "queued").order_by(Run.queued_at, Run.id).limit(1)
+            ).first()
+            if row is None:
+                return None
+            claimed = conn.execute(
+                update(Run).where(Run.id == row.id, Run.status == "queued").values(
+                    status="running", worker_id=self.worker_id, host=HOST, started_at=now, heartbeat_at=now,
+                    device=slot.device, gpu=slot.gpu, cancel_requested=False,
+                )
+            ).rowcount
+        return row.id if claimed == 1 else None
+
+    def _start_runs(self) -> None:
+        for slot in self.executor.free_slots():
+            run_id = self.claim(slot)
+            if run_id is None:
+                return
+            self._launch(run_id, slot)
+
+    def _launch(self, run_id: int, slot: Slot) -> None:
+        with self.store.session(write=True) as session:
+            run = session.get(Run, run_id)
+            arm = session.get(Arm, run.arm_id)
+            entry = session.get(Hypothesis, arm.hypothesis_id)
+            run_dir = run_folder(self.store.path, entry.slug, arm.name, run.seed, run.id)
+            if run_dir.exists():  # a requeued run starts from a clean folder
+                for name in (child.METRICS_FILE, child.RESULT_FILE, child.PREDICTIONS_FILE):
+                    (run_dir / name).unlink(missing_ok=True)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            session.exec(delete(MetricPoint).where(MetricPoint.run_id == run.id))
+            cwd = Path(entry.repo_root) if entry.repo_root and Path(entry.repo_root).is_dir() else None
+            timeout = entry.trainer.get("timeout")
+            job_file = run_dir / "job.json"
+            job = {
+                "run_id": run.id, "seed": run.seed, "config": arm.config, "trainer": entry.trainer,
+                "deterministic": entry.deterministic, "device": slot.device, "run_dir": str(run_dir),
+                "worker_pid": os.getpid(), "timeout": timeout,
+                "threads": getattr(self.executor, "threads_per_slot", lambda: None)(),
+            }
+            job_file.write_text(json.dumps(job, indent=1, sort_keys=True), encoding="utf-8")
+            log_path = run_dir / "log.txt"
+            pid, start = self.executor.submit(
+                Job(run_id=run.id, job_file=job_file, run_dir=run_dir, log_path=log_path,
+                    env=determinism_env(entry.deterministic, run.seed), timeout=timeout, cwd=cwd),
+                slot,
+            )
+            run.pid, run.pid_start_time = pid, start
+            run.run_dir, run.log_path = str(run_dir), str(log_path)
+            run.git_commit = head_commit(cwd) if cwd else None
+            session.add(run)
+            session.commit()
+            self.streams[run.id] = _Stream(run_dir / child.METRICS_FILE)
+            self.run_dirs[run.id] = run_dir
+            self.entry_of[run.id] = entry.id
+        log(f"run {run_id} started: {entry.slug}/{arm.name} seed {run.seed} on {slot.device}"
+            + ("" if slot.gpu is None else f":{slot.gpu}") + f" (pid {pid})")
+
+    # ---- while running ---------------------------------------------------------------------
+
+    def _ingest(self) -> None:
+        rows: list[dict[str, Any]] = []
+        for run_id, stream in self.streams.items():
+            rows.extend(read_new_points(stream, run_id))
+        insert_points(self.store, rows)
+
+    def _heartbeat(self) -> None:
+        now = utcnow()
+        with self.store.begin_write() as conn:
+            conn.execute(update(Worker).where(Worker.id == self.worker_id).values(heartbeat_at=now))
+            active = self.executor.active_run_ids()
+            if active:
+                conn.execute(update(Run).where(col(Run.id).in_(active)).values(heartbeat_at=now))
+
+    def _honour_cancels(self) -> None:
+        active = self.executor.active_run_ids()
+        if not active:
+            return
+        with self.store.engine.connect() as conn:
+            wanted = conn.execute(
+                select(Run.id).where(col(Run.id).in_(active), Run.cancel_requested == True)  # noqa: E712
+            ).scalars().all()
+        for run_id in wanted:
+            self.executor.kill(run_id, "cancelled")
+
+    # ---- ending ----------------------------------------------------------------------------
+
+    def _finish(self, ended: Ended) -> None:
+        run_dir = self.run_dirs.pop(ended.run_id)
+        stream = self.streams.pop(ended.run_id)
+        entry_id = self.entry_of.pop(ended.run_id)
+        insert_points(self.store, read_new_points(stream, ended.run_id))
+        result = read_result(run_dir)
+        fields: dict[str, Any] = {"exit_code": ended.exit_code, "ended_at": utcnow(), "cancel_requested": False,
+                                  "wall_time_s": ended.wall_time_s}
+        if result is not None:
+            fields.update({k: v for k, v in result_fields(result).items() if v is not None or k == "error_tail"})
+        log_tail = tail(run_dir / "log.txt")
+        if result is not None:
+            pass  # the run finished (even if a cancel, timeout or stop came just after): keep it
+        elif ended.killed == "cancelled":
+            fields.update(status="cancelled", error_tail="cancelled while running")
+        elif ended.killed == "timeout":
+            fields.update(status="failed", error_tail=f"timed out after {ended.wall_time_s:.1f} s; log tail:\n{log_tail}")
+        elif ended.killed == "worker stopping":
+            fields.update(status="queued", attempt=Run.attempt + 1, started_at=None, ended_at=None, pid=None,
+                          pid_start_time=None, worker_id=None, error_tail=f"interrupted: worker stopped by {self.stopping}")
+        else:
+            fields.update(status="crashed", error_tail=f"process ended with exit code {ended.exit_code} without a result; log tail:\n{log_tail}")
+        with self.store.begin_write() as conn:
+            conn.execute(update(Run).where(Run.id == ended.run_id).values(**fields))
+            busy = conn.execute(
+                select(Run.id).join(Arm, Arm.id == Run.arm_id)
+                .where(Arm.hypothesis_id == entry_id, col(Run.status).in_(("queued", "running"))).limit(1)
+            ).first()
+            if busy is None:
+                conn.execute(update(Hypothesis).where(Hypothesis.id == entry_id, Hypothesis.status == "running")
+                             .values(status="concluded", updated_at=utcnow()))
+        log(f"run {ended.run_id} {fields['status'] if 'status' in fields else 'ended'}"
+            + (f" (exit {ended.exit_code})" if ended.exit_code else ""))
+
+
+def start_worker(store: Store, *, once: bool, idle_exit_s: float | None, slots_per_gpu: int, cpu_slots: int | None,
+                 log_path: str | None = None, poll_s: float = 0.2) -> int:
+    """Run a worker in this process until it is told to stop, idles out, or (``once``) drains the queue."""
+    from logbook.engine.executor import LocalExecutor, detect_gpus, make_slots
+
+    cpus = cpu_slots if cpu_slots is not None else max(1, (os.cpu_count() or 2) // 2)
+    slots = make_slots(detect_gpus(), slots_per_gpu, cpus)
+    loop = WorkerLoop(store, LocalExecutor(slots), once=once, idle_exit_s=idle_exit_s, log_path=log_path, poll_s=poll_s)
+    sys.stdout.flush()
+    return loop.run()
+

@@ -1,0 +1,359 @@
+"""The run engine with real processes and signals: outcomes, crash recovery, detaching, claims."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wait_for(predicate, timeout=60.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Project:
+    """A git repository holding fake trainers, with its own logbook database."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.db = root / ".logbook" / "logbook.db"
+        self.workers: list[subprocess.Popen] = []
+
+    def logbook(self, *args, check=True, env=None, **kwargs) -> subprocess.CompletedProcess:
+        out = subprocess.run(
+            [sys.executable, "-m", "logbook", "--db", str(self.db), *map(str, args)], cwd=self.root,
+            capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})}, **kwargs,
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"logbook {args} exited {out.returncode}: {out.stderr}")
+        return out
+
+    def entry(self, name: str, trainer, arms: dict, seeds: int = 5, metric: str = "score", extra: str = "") -> str:
+        arms_yaml = "\n".join(f"  {arm}: {json.dumps(cfg)}" for arm, cfg in arms.items())
+        trainer_yaml = trainer if isinstance(trainer, str) else "\n" + textwrap.indent(trainer_yaml_block(trainer), "  ")
+        (self.root / f"{name}.yaml").write_text(
+            f"title: {name}\nhypothesis: test\nmetric: {metric}\ngoal: maximize\nmin_effect: 0.1\nseeds: {seeds}\n"
+            f"trainer: {trainer_yaml}\narms:\n{arms_yaml}\n{extra}"
+        )
+        out = self.logbook("new", f"{name}.yaml", "--register", "--json")
+        return json.loads(out.stdout)["slug"]
+
+    def start_worker(self, *args, env=None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logbook", "--db", str(self.db), "worker", *map(str, args)], cwd=self.root,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.workers.append(proc)
+        return proc
+
+    def runs(self) -> list[dict]:
+        con = sqlite3.connect(self.db)
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute(
+            "SELECT run.*, arm.name AS arm FROM run JOIN arm ON arm.id = run.arm_id ORDER BY run.id")]
+        con.close()
+        for row in rows:
+            row["final_metrics"] = json.loads(row["final_metrics"]) if row["final_metrics"] else None
+        return rows
+
+    def points(self, run_id: int) -> list[tuple]:
+        con = sqlite3.connect(self.db)
+        rows = con.execute("SELECT name, step, value FROM metric_point WHERE run_id = ? ORDER BY name, step", (run_id,)).fetchall()
+        con.close()
+        return rows
+
+
+def trainer_yaml_block(spec: dict) -> str:
+    return "\n".join(f"{k}: {json.dumps(v)}" for k, v in spec.items())
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    shutil.copy(FIXTURES / "fakes.py", root / "fakes.py")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "fakes")
+    proj = Project(root)
+    yield proj
+    for proc in proj.workers:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proj.db.exists():  # detached workers started by `logbook run` in a test
+        con = sqlite3.connect(proj.db)
+        for (pid,) in con.execute("SELECT pid FROM worker WHERE status = 'running'"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        con.close()
+
+
+def test_success_exception_nan_and_timeout_end_with_the_right_status(project):
+    project.entry("ok", "fakes:noisy", {"baseline": {}, "cand": {"effect": 1.0}})
+    project.entry("boom", "fakes:boom", {"baseline": {}, "cand": {}})
+    project.entry("nan", "fakes:nan", {"baseline": {}, "cand": {}})
+    project.entry("hang", {"name": "fakes:hang", "timeout": 1.5}, {"baseline": {}, "cand": {}}, extra="")
+    for slug in ("ok", "boom", "nan", "hang"):
+        project.logbook("run", slug, "--no-worker")
+    # keep the hang entry to one seed pair so the test stays quick
+    project.logbook("cancel", "hang")
+    project.logbook("requeue", "--run", [r for r in project.runs() if r["arm"] == "baseline" and r["status"] == "cancelled"][0]["id"], "--no-worker")
+    out = project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=180)[0]
+    runs = project.runs()
+    by_status = {}
+    for run in runs:
+        by_status.setdefault(run["status"], []).append(run)
+    ok = [r for r in runs if r["status"] == "succeeded"]
+    assert len(ok) == 10, out
+    for run in ok:
+        assert run["final_metrics"]["score"] is not None and run["predictions_sha256"]
+        assert Path(run["predictions_path"]).exists()
+        assert json.loads(run["determinism"])["seed"] == run["seed"]
+        assert json.loads(run["environment"])["python"]
+        assert run["git_commit"] == git(project.root, "rev-parse", "HEAD")
+        assert [p[0] for p in project.points(run["id"])] == ["loss"] * 4
+    failed = [r for r in runs if r["status"] == "failed"]
+    boom = [r for r in failed if "boom at step 1" in (r["error_tail"] or "")]
+    assert len(boom) == 10 and all("ValueError" in r["error_tail"] for r in boom)
+    diverged = by_status["diverged"]
+    assert len(diverged) == 10 and all("non-finite values of: loss, score" in r["error_tail"] for r in diverged)
+    assert all(project.points(r["id"])[1][2] is None for r in diverged)  # NaN stored as NULL
+    timed_out = [r for r in failed if "timed out after" in (r["error_tail"] or "")]
+    assert len(timed_out) == 1 and timed_out[0]["wall_time_s"] < 30
+    assert not [r for r in runs if r["status"] in ("running", "queued")]
+
+
+def test_worker_killed_mid_run_then_restart_marks_the_orphan_crashed_and_requeue_works(project):
+    gate = project.root / "gate"
+    project.entry("crash", "fakes:gated", {"baseline": {"gate": str(gate), "value": 1.0}, "slow": {"gate": str(project.root / "never"), "value": 2.0}})
+    project.logbook("run", "crash", "--no-worker")
+    gate.write_text("open")  # baseline runs finish at once; the first slow run waits
+    worker = project.start_worker("--cpu-slots", "1")
+    running = wait_for(lambda: next((r for r in project.runs() if r["status"] == "running" and r["arm"] == "slow" and r["run_dir"]), None),
+                       what="a slow run")
+    child_pid = int(wait_for(lambda: (Path(running["run_dir"]) / "started").exists() and (Path(running["run_dir"]) / "started").read_text()))
+    finished_before = [r for r in project.runs() if r["status"] == "succeeded"]
+    assert finished_before
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: not Path(f"/proc/{child_pid}").exists() or Path(f"/proc/{child_pid}/stat").read_text().split(") ")[1][0] == "Z",
+             timeout=15, what="the orphaned trainer to die with its worker")
+    assert next(r for r in project.runs() if r["id"] == running["id"])["status"] == "running"  # nothing settled it yet
+    project.logbook("cancel", "crash")  # keep the rest of the queue from running in this test
+    project.start_worker("--once").communicate(timeout=120)
+    after = {r["id"]: r for r in project.runs()}
+    orphan = after[running["id"]]
+    assert orphan["status"] == "crashed" and "died while it ran" in orphan["error_tail"]
+    for run in finished_before:  # finished runs are intact
+        assert after[run["id"]]["status"] == "succeeded" and after[run["id"]]["final_metrics"] == {"score": 1.0}
+    con = sqlite3.connect(project.db)
+    assert con.execute("SELECT status FROM worker ORDER BY id").fetchall() == [("crashed",), ("stopped",)]
+    con.close()
+    # Requeue the crashed run, with its gate open now, and it succeeds on a second attempt.
+    (project.root / "never").write_text("open")
+    project.logbook("requeue", "--run", orphan["id"], "--no-worker")
+    project.start_worker("--once").communicate(timeout=120)
+    again = {r["id"]: r for r in project.runs()}[orphan["id"]]
+    assert (again["status"], again["attempt"], again["final_metrics"]) == ("succeeded", 2, {"score": 2.0})
+
+
+def test_sighup_of_the_launching_terminal_does_not_stop_runs(project):
+    gate = project.root / "gate"
+    project.entry("hup", "fakes:gated", {"baseline": {"gate": str(gate)}, "cand": {"gate": str(gate)}})
+    launcher = subprocess.Popen(
+        ["bash", "-c", f"{sys.executable} -m logbook --db {project.db} run hup --cpu-slots 2; sleep 120"],
+        cwd=project.root, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: sum(r["status"] == "running" for r in project.runs()) == 2, what="runs to start")
+    os.killpg(launcher.pid, signal.SIGHUP)  # what a closing terminal or dropped SSH session sends
+    assert launcher.wait(timeout=10) != 0
+    gate.write_text("open")
+    wait_for(lambda: all(r["status"] == "succeeded" for r in project.runs()), timeout=120, what="runs to finish")
+    assert len(project.runs()) == 10
+
+
+def test_two_workers_never_claim_the_same_run(project):
+    ledger = project.root / "ledger.txt"
+    project.entry("claims", "fakes:ledger", {"a": {"ledger": str(ledger), "name": "a"}, "b": {"ledger": str(ledger), "name": "b"}}, seeds=15)
+    project.logbook("run", "claims", "--no-worker")
+    workers = [project.start_worker("--once", "--cpu-slots", "2") for _ in range(2)]
+    outputs = [worker.communicate(timeout=180)[0] for worker in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    lines = ledger.read_text().splitlines()
+    assert len(lines) == 30 and len({tuple(line.split()[:2]) for line in lines}) == 30
+    runs = project.runs()
+    assert all(r["status"] == "succeeded" and r["attempt"] == 1 for r in runs)
+
+
+def test_command_trainer_with_regex_and_json_lines(project):
+    (project.root / "train.py").write_text(textwrap.dedent(
+        """\
+        import json, os, sys
+        json.dump(sys.argv[1:], open(os.path.join(os.environ["LOGBOOK_RUN_DIR"], "argv.json"), "w"))
+        cfg = json.loads(os.environ["LOGBOOK_CONFIG"])
+        for step in range(3):
+            print(f"epoch {step} test loss: {1.0 / (step + 1) + cfg['offset']:.4f}", flush=True)
+        with open(os.environ["LOGBOOK_METRICS"], "a") as f:
+            f.write(json.dumps({"step": 7, "acc": 0.5 + cfg["offset"]}) + "\\n")
+            f.write(json.dumps({"name": "acc", "value": 0.75 + cfg["offset"], "step": 8}) + "\\n")
+        sys.exit(int(cfg.get("code", 0)))
+        """))
+    spec = {"command": f"{sys.executable} train.py --seed {{seed}} --label {{label}} --out {{run_dir}}",
+            "metrics": {"test_loss": "test loss: ([0-9.eE+-]+)"}}
+    project.entry("cmd", spec, {"baseline": {"offset": 0.0, "label": "two words; $(rm -rf /)"}, "bad": {"offset": 1.0, "label": "x", "code": 3}})
+    project.logbook("run", "cmd", "--no-worker")
+    project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=180)
+    runs = project.runs()
+    good = [r for r in runs if r["arm"] == "baseline"]
+    assert all(r["status"] == "succeeded" for r in good)
+    run = good[0]
+    assert run["final_metrics"] == {"test_loss": pytest.approx(1 / 3, abs=1e-4), "acc": 0.75}
+    assert json.loads((Path(run["run_dir"]) / "argv.json").read_text()) == [
+        "--seed", str(run["seed"]), "--label", "two words; $(rm -rf /)", "--out", run["run_dir"]]
+    points = project.points(run["id"])
+    assert [(n, s) for n, s, _ in points] == [("acc", 7), ("acc", 8), ("test_loss", 1), ("test_loss", 2), ("test_loss", 3)]
+    assert "epoch 2 test loss" in Path(run["log_path"]).read_text()
+    bad = [r for r in runs if r["arm"] == "bad"]
+    assert all(r["status"] == "failed" and "exited with status 3" in r["error_tail"] for r in bad)
+
+
+def test_cancel_a_running_entry(project):
+    gate = project.root / "gate"
+    project.entry("stop", "fakes:gated", {"baseline": {"gate": str(gate)}, "cand": {"gate": str(gate)}})
+    project.logbook("run", "stop", "--no-worker")
+    worker = project.start_worker("--cpu-slots", "2", "--idle-exit", "1")
+    wait_for(lambda: sum(r["status"] == "running" for r in project.runs()) == 2, what="runs to start")
+    counts = json.loads(project.logbook("cancel", "stop", "--json").stdout)
+    assert counts == {"cancelled": 8, "stopping": 2}
+    wait_for(lambda: all(r["status"] == "cancelled" for r in project.runs()), timeout=30, what="cancellation")
+    worker.communicate(timeout=60)
+    assert "cancelled while running" in {r["error_tail"] for r in project.runs()}
+
+
+def test_status_json_shape_and_slots(project):
+    project.entry("st", "fakes:threads", {"baseline": {}, "cand": {}})
+    project.logbook("run", "st", "--no-worker")
+    project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=120)
+    info = json.loads(project.logbook("status", "--json").stdout)
+    worker = info["workers"][0]
+    assert {"pid", "host", "slots", "status", "alive"} <= set(worker)
+    assert worker["slots"] == [{"slot": 0, "gpu": None, "device": "cpu"}, {"slot": 1, "gpu": None, "device": "cpu"}]
+    run = info["runs"][0]
+    assert {"id", "entry", "arm", "seed", "status", "attempt", "device", "wall_time_s"} <= set(run)
+    assert run["entry"] == "st" and run["status"] == "succeeded" and run["device"] == "cpu"
+    # each of the two slots gets half of the machine's cores, and no GPU
+    assert run["final_metrics"] == {"score": max(1, (os.cpu_count() or 1) // 2), "cuda_visible": 1.0}
+
+
+def test_entry_point_discovery(tmp_path, project):
+    site = tmp_path / "site"
+    (site / "fakeplug-1.0.dist-info").mkdir(parents=True)
+    (site / "fakeplug-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n")
+    (site / "fakeplug-1.0.dist-info" / "entry_points.txt").write_text(
+        "[logbook.trainers]\nalpha = fakeplug:train\nbroken = fakeplug_missing:train\n")
+    (site / "fakeplug.py").write_text("def train(config, ctx):\n    return {'score': 42.0}\n")
+    code = textwrap.dedent(
+        f"""\
+        import sys, warnings, json
+        sys.path.insert(0, {str(site)!r})
+        from logbook.engine import plugins
+        names = plugins.trainer_names()
+        imported_by_listing = 'fakeplug' in sys.modules
+        trainer = plugins.load_trainer('alpha')
+        try:
+            plugins.load_trainer('broken'); broken = 'loaded'
+        except plugins.TrainerNotFound as exc:
+            broken = str(exc)
+        try:
+            plugins.load_trainer('nope'); missing = 'loaded'
+        except plugins.TrainerNotFound as exc:
+            missing = str(exc)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            loaded = plugins.load_all_trainers()
+        print(json.dumps({{'names': names, 'listed_imports': imported_by_listing, 'call': trainer({{}}, None),
+                          'broken': broken, 'missing': missing, 'all': sorted(loaded),
+                          'warnings': [str(w.message) for w in caught]}}))
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    info = json.loads(out.stdout)
+    assert {"alpha", "broken"} <= set(info["names"]) and info["listed_imports"] is False
+    assert info["call"] == {"score": 42.0}
+    assert "trainer 'broken' (fakeplug_missing:train) failed to load" in info["broken"]
+    assert "no trainer named 'nope'" in info["missing"]
+    assert "alpha" in info["all"] and "broken" not in info["all"]
+    assert any("broken" in w for w in info["warnings"])
+    # And a whole run through the engine finds it by name.
+    project.entry("plug", "alpha", {"baseline": {}, "cand": {}})
+    project.logbook("run", "plug", "--no-worker")
+    project.start_worker("--once", "--cpu-slots", "2", env={"PYTHONPATH": str(site)}).communicate(timeout=120)
+    assert {r["final_metrics"]["score"] for r in project.runs()} == {42.0}
+
+
+def test_unknown_trainer_fails_the_run_not_the_worker(project):
+    project.entry("missing", "no_such_module:train", {"baseline": {}, "cand": {}})
+    project.logbook("run", "missing", "--no-worker")
+    worker = project.start_worker("--once", "--cpu-slots", "2")
+    worker.communicate(timeout=120)
+    assert worker.returncode == 0
+    runs = project.runs()
+    assert all(r["status"] == "failed" and "cannot import module 'no_such_module'" in r["error_tail"] for r in runs)
+
+
+def test_same_seed_gives_the_same_result_and_hash_seed_is_set(project):
+    project.entry("det", "fakes:noisy", {"baseline": {}, "cand": {}}, extra="deterministic: true\n")
+    project.logbook("run", "det", "--no-worker")
+    project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=120)
+    runs = project.runs()
+    by_seed: dict[int, set] = {}
+    for run in runs:
+        by_seed.setdefault(run["seed"], set()).add(run["final_metrics"]["score"])
+        determinism = json.loads(run["determinism"])
+        assert determinism["deterministic"] is True and determinism["cublas_workspace_config"] == ":4096:8"
+        assert determinism["pythonhashseed"] == str(run["seed"] % 2**32)
+        assert f"python hash seed {run['seed'] % 2**32}" in Path(run["log_path"]).read_text()
+    assert all(len(scores) == 1 for scores in by_seed.values())  # both arms share seeds and this trainer ignores config
+    assert len(by_seed) == 5
+
+
+def test_run_needs_a_registered_entry(project):
+    (project.root / "d.yaml").write_text((project.root / "fakes.py").read_text()[:0] + textwrap.dedent(
+        """\
+        title: draft
+        hypothesis: h
+        metric: score
+        goal: maximize
+        min_effect: 0.1
+        seeds: 5
+        trainer: fakes:noisy
+        arms: {a: {}, b: {}}
+        """))
+    project.logbook("new", "d.yaml")
+    out = project.logbook("run", "draft", check=False)
+    assert out.returncode == 2 and "is a draft" in out.stderr
