@@ -43,7 +43,7 @@ def demo(demo_db: Path | None, no_tui: bool) -> None:  # noqa: ARG001 (--no-tui 
         entry = register(store, str(create_draft(store, spec).id))
         click.echo(f"Demo logbook: {path}\n")
         _show_text(entry_detail(store, str(entry.id)))
-        click.echo("\nRuns need the run engine, which is not built yet. Judging claims from summary numbers")
+        click.echo("\nThe seq-gating trainer is not built yet, so nothing runs here. Judging claims from summary numbers")
         click.echo("(mean, sd, n per arm) by the same rule, for val_loss with δ = 0.01:\n")
         for label, baseline, candidate in CLAIMS:
             v = verdict_from_summary(
