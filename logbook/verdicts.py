@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from logbook.db.engine import Store
-from logbook.db.models import Hypothesis, utcnow
+from logbook.db.models import Arm, Hypothesis, Run, utcnow
 from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
 from logbook.stats import family_verdicts
 from logbook.stats.churn import between_arms, prediction_difference, top1_churn, within_arm
@@ -83,46 +84,89 @@ def _churn(predictions: dict[str, list[np.ndarray]], baseline: str) -> dict[str,
     return out
 
 
+@dataclass
+class ArmRuns:
+    """One arm's finished runs, as the verdict sees them."""
+
+    values: list[float] = field(default_factory=list)  # NaN for a diverged seed
+    excluded: int = 0  # failed, crashed, cancelled, or succeeded without the metric
+    pending: int = 0  # queued or running
+    finished_planned: int = 0
+    extra: int = 0
+    wall: list[float] = field(default_factory=list)
+    predictions: list[str] = field(default_factory=list)
+
+
+def collect(rows: list[tuple[Arm, Run]], metric: str, keep: Callable[[Run], bool]) -> dict[str, ArmRuns]:
+    """Per-arm values of ``metric`` from the runs that ``keep`` selects."""
+    arms: dict[str, ArmRuns] = defaultdict(ArmRuns)
+    for arm, run in rows:
+        if not keep(run):
+            continue
+        data = arms[arm.name]
+        if run.seed_origin == "extra":
+            data.extra += 1
+        if run.status not in FINISHED:
+            data.pending += 1
+            continue
+        if run.seed_origin == "planned":
+            data.finished_planned += 1
+        if run.wall_time_s is not None:
+            data.wall.append(run.wall_time_s)
+        value = (run.final_metrics or {}).get(metric)
+        if run.status == "succeeded" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            data.values.append(float(value))
+            if run.predictions_path:
+                data.predictions.append(run.predictions_path)
+        elif run.status == "diverged":
+            data.values.append(math.nan)
+        else:
+            data.excluded += 1
+    return arms
+
+
+def judge(entry: Hypothesis, arms: list[Arm], data: dict[str, ArmRuns], *, interval: str, planned_n: int) -> list:
+    """Every candidate against the baseline, as one family, by the entry's registered rule."""
+    baseline = entry.baseline_arm
+    candidates = [a for a in arms if a.name != baseline]
+    return family_verdicts(
+        np.array(data[baseline].values, dtype=float),
+        {a.name: np.array(data[a.name].values, dtype=float) for a in candidates},
+        family_size=len(candidates),
+        failed={"__baseline__": data[baseline].excluded, **{a.name: data[a.name].excluded for a in candidates}},
+        delta=entry.min_effect,
+        alpha=entry.alpha,
+        higher_is_better=entry.goal == "maximize",
+        interval=interval,
+        planned_n=planned_n,
+        metric=entry.metric,
+        baseline_name=baseline,
+    )
+
+
+def arms_report(arms: list[Arm], data: dict[str, ArmRuns]) -> dict[str, Any]:
+    return {
+        a.name: {
+            "values": data[a.name].values,
+            "excluded": data[a.name].excluded,
+            "pending": data[a.name].pending,
+            "mean_wall_time_s": float(np.mean(data[a.name].wall)) if data[a.name].wall else None,
+        }
+        for a in arms
+    }
+
+
 def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, Any]:
     """Judge every candidate of an entry against its baseline. Returns a JSON-ready dict."""
     with store.session(write=cache) as session:
         entry = resolve_entry(session, ref)
         arms = arms_of(session, entry.id)
-        rows = runs_of(session, entry.id)
         amendments = amendments_of(session, entry.id)
-
-        values: dict[str, list[float]] = defaultdict(list)
-        excluded: dict[str, int] = defaultdict(int)
-        pending: dict[str, int] = defaultdict(int)
-        finished_planned: dict[str, int] = defaultdict(int)
-        extra_runs: dict[str, int] = defaultdict(int)
-        wall: dict[str, list[float]] = defaultdict(list)
-        prediction_paths: dict[str, list[str]] = defaultdict(list)
-        for arm, run in rows:
-            if run.seed_origin not in COUNTED_ORIGINS:
-                continue
-            if run.seed_origin == "extra":
-                extra_runs[arm.name] += 1
-            if run.status not in FINISHED:
-                pending[arm.name] += 1
-                continue
-            if run.seed_origin == "planned":
-                finished_planned[arm.name] += 1
-            if run.wall_time_s is not None:
-                wall[arm.name].append(run.wall_time_s)
-            value = (run.final_metrics or {}).get(entry.metric)
-            if run.status == "succeeded" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                values[arm.name].append(float(value))
-                if run.predictions_path:
-                    prediction_paths[arm.name].append(run.predictions_path)
-            elif run.status == "diverged":
-                values[arm.name].append(math.nan)
-            else:
-                excluded[arm.name] += 1  # failed, crashed, cancelled, or succeeded without the metric
+        data = collect(runs_of(session, entry.id), entry.metric, lambda run: run.seed_origin in COUNTED_ORIGINS)
 
         registered_n = _registered_seeds(entry)
-        plan_finished = all(finished_planned[a.name] >= registered_n for a in arms)
-        topped_up = any(extra_runs.values()) or entry.seeds_per_arm > registered_n
+        plan_finished = all(data[a.name].finished_planned >= registered_n for a in arms)
+        topped_up = any(data[a.name].extra for a in arms) or entry.seeds_per_arm > registered_n
         if topped_up:
             interval, interval_reason = "anytime", "seeds were added beyond the registered plan"
         elif not plan_finished:
@@ -130,21 +174,7 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
         else:
             interval, interval_reason = "welch", "the registered plan finished as planned"
 
-        baseline = entry.baseline_arm
-        candidates = [a for a in arms if a.name != baseline]
-        comparisons = family_verdicts(
-            np.array(values[baseline], dtype=float),
-            {a.name: np.array(values[a.name], dtype=float) for a in candidates},
-            family_size=len(candidates),
-            failed={"__baseline__": excluded[baseline], **{a.name: excluded[a.name] for a in candidates}},
-            delta=entry.min_effect,
-            alpha=entry.alpha,
-            higher_is_better=entry.goal == "maximize",
-            interval=interval,
-            planned_n=registered_n,
-            metric=entry.metric,
-            baseline_name=baseline,
-        )
+        comparisons = judge(entry, arms, data, interval=interval, planned_n=registered_n)
         headline = overall_verdict([c.verdict for c in comparisons])
         result: dict[str, Any] = {
             "entry": entry.slug,
@@ -152,28 +182,20 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
             "title": entry.title,
             "metric": entry.metric,
             "goal": entry.goal,
-            "baseline_arm": baseline,
+            "baseline_arm": entry.baseline_arm,
             "verdict": headline,
             "interval": interval,
             "interval_reason": interval_reason,
-            "family_size": len(candidates),
+            "family_size": len(comparisons),
             "registered_seeds": registered_n,
-            "pending_runs": dict(pending),
-            "arms": {
-                a.name: {
-                    "values": values[a.name],
-                    "excluded": excluded[a.name],
-                    "pending": pending[a.name],
-                    "mean_wall_time_s": float(np.mean(wall[a.name])) if wall[a.name] else None,
-                }
-                for a in arms
-            },
+            "pending_runs": {a.name: data[a.name].pending for a in arms if data[a.name].pending},
+            "arms": arms_report(arms, data),
             "amended": [
                 {"field": m.field, "old": m.old_value, "new": m.new_value, "reason": m.reason}
                 for m in amendments
                 if m.field in VERDICT_FIELDS or m.field.startswith("arms.")
             ],
-            "churn": _churn({a.name: _load_predictions(prediction_paths[a.name]) for a in arms}, baseline),
+            "churn": _churn({a.name: _load_predictions(data[a.name].predictions) for a in arms}, entry.baseline_arm),
             "comparisons": [c.to_dict() for c in comparisons],
         }
         if len(comparisons) == 1:

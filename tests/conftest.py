@@ -3,10 +3,15 @@ point, and real git repositories in temporary folders."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +101,97 @@ def git_repo(tmp_path) -> Path:
 def python_subprocess(code: str, **kwargs) -> subprocess.CompletedProcess:
     """Run Python code in a fresh interpreter of this environment."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def wait_for(predicate, timeout=60.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Project:
+    """A git repository holding fake trainers, with its own logbook database."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.db = root / ".logbook" / "logbook.db"
+        self.workers: list[subprocess.Popen] = []
+
+    def logbook(self, *args, check=True, env=None, **kwargs) -> subprocess.CompletedProcess:
+        out = subprocess.run(
+            [sys.executable, "-m", "logbook", "--db", str(self.db), *map(str, args)], cwd=self.root,
+            capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})}, **kwargs,
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"logbook {args} exited {out.returncode}: {out.stderr}")
+        return out
+
+    def entry(self, name: str, trainer, arms: dict, seeds: int = 5, metric: str = "score", extra: str = "") -> str:
+        arms_yaml = "\n".join(f"  {arm}: {json.dumps(cfg)}" for arm, cfg in arms.items())
+        trainer_yaml = trainer if isinstance(trainer, str) else "\n" + textwrap.indent(trainer_yaml_block(trainer), "  ")
+        (self.root / f"{name}.yaml").write_text(
+            f"title: {name}\nhypothesis: test\nmetric: {metric}\ngoal: maximize\nmin_effect: 0.1\nseeds: {seeds}\n"
+            f"trainer: {trainer_yaml}\narms:\n{arms_yaml}\n{extra}"
+        )
+        out = self.logbook("new", f"{name}.yaml", "--register", "--json")
+        return json.loads(out.stdout)["slug"]
+
+    def start_worker(self, *args, env=None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logbook", "--db", str(self.db), "worker", *map(str, args)], cwd=self.root,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.workers.append(proc)
+        return proc
+
+    def runs(self) -> list[dict]:
+        con = sqlite3.connect(self.db)
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute(
+            "SELECT run.*, arm.name AS arm FROM run JOIN arm ON arm.id = run.arm_id ORDER BY run.id")]
+        con.close()
+        for row in rows:
+            row["final_metrics"] = json.loads(row["final_metrics"]) if row["final_metrics"] else None
+        return rows
+
+    def points(self, run_id: int) -> list[tuple]:
+        con = sqlite3.connect(self.db)
+        rows = con.execute("SELECT name, step, value FROM metric_point WHERE run_id = ? ORDER BY name, step", (run_id,)).fetchall()
+        con.close()
+        return rows
+
+
+def trainer_yaml_block(spec: dict) -> str:
+    return "\n".join(f"{k}: {json.dumps(v)}" for k, v in spec.items())
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    shutil.copy(FIXTURES / "fakes.py", root / "fakes.py")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "fakes")
+    proj = Project(root)
+    yield proj
+    for proc in proj.workers:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proj.db.exists():  # detached workers started by `logbook run` in a test
+        con = sqlite3.connect(proj.db)
+        for (pid,) in con.execute("SELECT pid FROM worker WHERE status = 'running'"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        con.close()

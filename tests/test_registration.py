@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from logbook.entries import canonical_json, sha256_hex
-from logbook.provenance import capture_environment, capture_git
+from logbook.provenance import capture_git
 from tests.conftest import git, python_subprocess
 
 

@@ -101,7 +101,7 @@ def test_seeds_needed_when_nothing_can_settle_it():
 
 def test_default_delta_is_the_three_in_four_shift():
     b, c = arms(12, 9)
-    (mb, sb, nb), (mc, sc, nc) = moments(b), moments(c)
+    (_, sb, nb), (_, sc, nc) = moments(b), moments(c)
     pooled = math.sqrt(((nb - 1) * sb**2 + (nc - 1) * sc**2) / (nb + nc - 2))
     delta = default_delta(sb, nb, sc, nc)
     assert delta == pytest.approx(0.9539 * pooled, rel=1e-4)

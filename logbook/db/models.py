@@ -136,6 +136,8 @@ class Audit(SQLModel, table=True):
     salt: Optional[str] = None  # revealed with the seeds when the audit is over
     seeds: Optional[list] = _json(nullable=True)
     git_commit: Optional[str] = None
+    worktree: Optional[str] = None  # the checkout of git_commit the audit runs in
+    seeds_rule: Optional[str] = None  # how the number of seeds was chosen
     status: str = "running"  # running, concluded
     outcome: Optional[str] = None  # replicated, refuted, inconclusive
     original_verdict: Optional[dict] = _json(nullable=True)
@@ -158,6 +160,7 @@ class Run(SQLModel, table=True):
     cancel_requested: bool = False  # set by `logbook cancel`; the worker running it stops it
     attempt: int = 1
     rerun_of: Optional[int] = None
+    workdir: Optional[str] = None  # where the run executes, when not the entry's repository (audits, reruns)
     batch_id: Optional[str] = None
     batch_size: Optional[int] = None
     git_commit: Optional[str] = None

@@ -308,7 +308,8 @@ class WorkerLoop:
                     (run_dir / name).unlink(missing_ok=True)
             run_dir.mkdir(parents=True, exist_ok=True)
             session.exec(delete(MetricPoint).where(MetricPoint.run_id == run.id))
-            cwd = Path(entry.repo_root) if entry.repo_root and Path(entry.repo_root).is_dir() else None
+            where = run.workdir or entry.repo_root  # audits and reruns run in a checkout of a past commit
+            cwd = Path(where) if where and Path(where).is_dir() else None
             timeout = entry.trainer.get("timeout")
             job_file = run_dir / "job.json"
             job = {

@@ -1,0 +1,144 @@
+"""The `audit` and `rerun` verbs."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from logbook.cli import _open_store, cli, emit_json, json_option
+from logbook.errors import InputError
+
+TERMINAL = ("succeeded", "failed", "diverged", "crashed", "cancelled")
+OUTCOME_COLOURS = {"replicated": "green", "refuted": "red", "inconclusive": "yellow"}
+
+
+def _wait_for(store, run_ids: list[int], label: str, quiet: bool) -> None:  # noqa: ANN001
+    from sqlmodel import col, select
+
+    from logbook.db.models import Run
+
+    with click.progressbar(length=len(run_ids), label=label, show_pos=True,
+                           file=click.get_text_stream("stderr") if quiet else None) as bar:
+        done_before = 0
+        while True:
+            with store.session() as session:
+                statuses = session.exec(select(Run.status).where(col(Run.id).in_(run_ids))).all()
+            done = sum(s in TERMINAL for s in statuses)
+            bar.update(done - done_before)
+            done_before = done
+            if done >= len(run_ids):
+                return
+            time.sleep(0.5)
+
+
+def _print_audit(report: dict) -> None:
+    status = report["outcome"] or report["status"]
+    badge = click.style(f" {status.upper()} ", fg="black", bg=OUTCOME_COLOURS.get(status, "white"), bold=True)
+    click.echo(f"{badge} audit {report['audit']} of {report['entry']}: {report['seeds_per_arm']} fresh seeds per arm "
+               f"at commit {(report['commit'] or 'none')[:12]}")
+    click.echo(f"  seeds: {report['seeds_rule']}")
+    click.echo(f"  commitment: {report['commitment']}" + (f" (salt {report['salt']})" if report["salt"] else " (seeds revealed when the audit is over)"))
+    for problem in report["problems"]:
+        click.echo(click.style(f"  PROBLEM: {problem}", fg="red", bold=True))
+    for item in report["candidates"]:
+        original, audited = item["original"] or {}, item["audit"]
+        click.echo(f"  {item['candidate']}: {item['outcome']}")
+        click.echo(f"    original: {original.get('verdict')} — {original.get('sentence')}")
+        click.echo(f"    audit:    {audited['verdict']} — {audited['sentence']}")
+    if report["pending_runs"]:
+        click.echo(f"  {report['pending_runs']} audit runs still queued or running")
+
+
+@cli.command()
+@click.argument("entry")
+@click.option("--seeds", "n_seeds", type=int, help="Fresh seeds per arm (default: power 0.9 against the original effect).")
+@click.option("--wait", is_flag=True, help="Stay until the audit's runs end, then report the outcome.")
+@click.option("--status", "show", is_flag=True, help="Report the entry's latest audit instead of starting one.")
+@click.option("--no-worker", is_flag=True, help="Only queue; do not start a worker.")
+@json_option
+@click.pass_context
+def audit(ctx: click.Context, entry: str, n_seeds: int | None, wait: bool, show: bool, no_worker: bool, as_json: bool) -> None:
+    """Rerun a registered ENTRY on fresh, committed seeds at its registered commit; does the claim replicate?"""
+    from logbook.audit import audit_report, latest_audit_id, start_audit
+    from logbook.engine.queue import ensure_worker
+
+    store = _open_store(ctx, create=False)
+    if show:
+        if n_seeds is not None:
+            raise InputError("--seeds: expected no seed count with --status")
+        audit_id = latest_audit_id(store, entry)
+    else:
+        started = start_audit(store, entry, n_seeds)
+        audit_id = started["audit"]
+        if not no_worker:
+            ensure_worker(store)
+        if not as_json:
+            click.echo(f"audit {audit_id} of {started['entry']}: queued {len(started['runs'])} runs; "
+                       f"commitment {started['commitment']}")
+        if wait:
+            _wait_for(store, started["runs"], "audit runs", as_json)
+    report = audit_report(store, audit_id)
+    if as_json:
+        emit_json(report)
+    elif show or wait:
+        _print_audit(report)
+    else:
+        click.echo(f"see the outcome with: logbook audit {report['entry']} --status")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--check-determinism", "k", type=int, help="TARGET is an entry: rerun K of its runs and report.")
+@click.option("--compare", "rerun_id", type=int, help="Compare TARGET (a run) with this existing rerun of it.")
+@click.option("--wait", is_flag=True, help="Stay until the reruns end, then compare.")
+@click.option("--no-worker", is_flag=True, help="Only queue; do not start a worker.")
+@json_option
+@click.pass_context
+def rerun(ctx: click.Context, target: str, k: int | None, rerun_id: int | None, wait: bool, no_worker: bool, as_json: bool) -> None:
+    """Rerun run TARGET exactly (same seed, config, commit) and say whether the result is identical."""
+    from logbook.audit import compare_runs, determinism_runs, start_rerun
+    from logbook.engine.queue import ensure_worker
+
+    store = _open_store(ctx, create=False)
+    if rerun_id is not None:
+        pairs = [(_run_id(target), rerun_id)]
+    else:
+        originals = determinism_runs(store, target, k) if k is not None else [_run_id(target)]
+        pairs = [(run_id, start_rerun(store, run_id)) for run_id in originals]
+        if not no_worker:
+            ensure_worker(store)
+        if wait:
+            _wait_for(store, [new for _, new in pairs], "reruns", as_json)
+    reports = [compare_runs(store, a, b) for a, b in pairs]
+    summary = {
+        "reruns": reports,
+        "identical": sum(r["result"] == "bitwise identical" for r in reports),
+        "within_tolerance": sum(r["result"] == "within tolerance" for r in reports),
+        "different": sum(r["result"] == "different" for r in reports),
+        "pending": sum(r["result"] == "pending" for r in reports),
+        "deterministic_mode_violated": any(r.get("deterministic_mode_violated") for r in reports),
+    }
+    if summary["deterministic_mode_violated"]:
+        click.echo(click.style("DETERMINISM VIOLATED: runs in deterministic mode gave different results on rerun",
+                               fg="red", bold=True), err=True)
+    if as_json:
+        emit_json(summary if k is not None else {**reports[0], **summary})
+        return
+    for r in reports:
+        detail = ""
+        if r.get("first_difference"):
+            d = r["first_difference"]
+            where = f" at step {d['step']}" if d["step"] is not None else ""
+            detail = f"; first difference: {d['kind']} {d['metric']}{where}: {d['original']!r} vs {d['rerun']!r}"
+        click.echo(f"run {r['run']} → rerun {r['rerun']}: {r['result']}{detail}")
+    if k is not None:
+        click.echo(f"{summary['identical']} identical, {summary['within_tolerance']} within tolerance "
+                   f"(relative {reports[0].get('tolerance', {}).get('relative')}), {summary['different']} different, "
+                   f"{summary['pending']} pending")
+
+
+def _run_id(text: str) -> int:
+    if not text.isdigit():
+        raise InputError(f"RUN: expected a run id (a number), got {text!r}; use --check-determinism K for an entry")
+    return int(text)
