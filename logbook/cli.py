@@ -222,6 +222,7 @@ def _register_extra_commands() -> None:
     """Verbs defined in their own modules (kept out of this file's import cost)."""
     from logbook import cli_audit  # noqa: F401  (registers audit, rerun)
     from logbook import cli_engine  # noqa: F401  (registers run, worker, status, cancel, requeue)
+    from logbook import cli_export  # noqa: F401  (registers export)
     from logbook import cli_verdict  # noqa: F401  (registers verdict, audit-claim)
     from logbook import demo  # noqa: F401  (registers demo)
 

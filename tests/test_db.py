@@ -161,6 +161,8 @@ def test_wheel_ships_migrations_and_upgrades_without_the_checkout(tmp_path):
     assert "logbook/migrations/script.py.mako" in names
     assert any(n.startswith("logbook/migrations/versions/0001") for n in names)
     assert "logbook/data/gated-rnn.yaml" in names
+    sources = {p.relative_to(REPO).as_posix() for folder in ("logbook", "trainers") for p in (REPO / folder).rglob("*.py")}
+    assert sources <= set(names), sources - set(names)  # every module ships
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
         check=True, capture_output=True, timeout=300,

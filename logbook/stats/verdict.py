@@ -239,7 +239,7 @@ def _assemble(
         raw_ci_low=raw.low if raw else nan,
         raw_ci_high=raw.high if raw else nan,
         interval=ci.kind if ci else "welch",
-        level=judged["level"],
+        level=ci.level if ci is not None else judged["level"],
         delta=judged["delta"],
         delta_source=judged["delta_source"],
         alpha=alpha,

@@ -1,0 +1,162 @@
+"""Markdown writeups: one entry as a section, or the whole logbook as one document."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from typing import Any
+
+from logbook.export.escape import md
+
+
+def num(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, int) and not isinstance(x, bool):
+        return str(x)
+    return f"{x:.{digits}g}".replace("-", "−")
+
+
+def shown_plain(value: Any) -> str:
+    """An amended value for prose: text as is, anything else as JSON, nothing as (empty)."""
+    if value in ("", None, [], {}):
+        return "(empty)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def shown(value: Any) -> str:
+    return md(shown_plain(value))
+
+
+def _direction(goal: str) -> str:
+    return "lower is better" if goal == "minimize" else "higher is better"
+
+
+def arm_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-arm summary numbers (metric units) from the comparisons, the baseline once."""
+    verdict = report["verdict"]
+    out = []
+    for arm in report["entry"]["arms"]:
+        name = arm["name"]
+        summary = None
+        for c in verdict["comparisons"]:
+            if c["candidate_name"] == name:
+                summary, excluded = c["candidate"], c["excluded_candidate"]
+            elif c["baseline_name"] == name and summary is None:
+                summary, excluded = c["baseline"], c["excluded_baseline"]
+        if summary is None:
+            continue
+        out.append({"arm": name, "role": arm["role"], "n": summary["n"], "excluded": excluded, "mean": summary["mean"],
+                    "sd": summary["sd"], "median": summary["median"], "iqm": summary["iqm"], "min": summary["min"],
+                    "max": summary["max"], "wall": verdict["arms"][name]["mean_wall_time_s"]})
+    return out
+
+
+def seeds_used(report: dict[str, Any]) -> dict[str, list[int]]:
+    seeds: dict[str, list[int]] = defaultdict(list)
+    for row in report["rows"]:
+        seeds[row["origin"]].append(row["seed"])
+    return {origin: sorted(set(values)) for origin, values in seeds.items()}
+
+
+def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 2) -> str:
+    e, v, env = report["entry"], report["verdict"], report["environment"]
+    h = "#" * level
+    lines = [f"{h} {md(e['title'])}", ""]
+    lines += [f"**Verdict: {v['verdict'].upper()}**", ""]
+    for c in v["comparisons"]:
+        lines.append(f"- {md(c['candidate_name'])} vs {md(c['baseline_name'])}: **{c['verdict']}** ({md(c['detail'])}). {md(c['sentence'])}")
+    lines.append("")
+    delta = v["comparisons"][0]["delta"] if v["comparisons"] else e["min_effect"]
+    source = "default rule: 0.95 pooled sd" if e["min_effect"] is None else "registered"
+    family = v["family_size"]
+    alpha_adj = v["comparisons"][0]["alpha_adjusted"] if v["comparisons"] else e["alpha"]
+    git = e["git"]
+    if git["in_repo"]:
+        where = f"commit `{git['commit'] or 'none'}`" + (f" on `{md(git['branch'])}`" if git["branch"] else "")
+        where += f", dirty tree ({git['diff_lines']} diff lines, {len(git['untracked'])} untracked files)" if git["dirty"] else ", clean tree"
+    else:
+        where = "outside any git repository"
+    lines += [
+        "| | |",
+        "|---|---|",
+        f"| Hypothesis | {md(e['hypothesis'])} |",
+        f"| Metric | {md(e['metric'])} ({_direction(e['goal'])}) |",
+        f"| Smallest effect worth claiming (δ) | {num(delta)} ({source}) |",
+        f"| α | {num(e['alpha'])}; family of {family} candidate{'s' if family != 1 else ''}, α′ = {num(alpha_adj)} |",
+        f"| Seeds per arm | {e['seeds']} registered |",
+        f"| Interval | {'anytime-valid confidence sequence' if v['interval'] == 'anytime' else 'Welch'} ({md(v['interval_reason'])}) |",
+        f"| Registered | {e['registered_at'] or 'not registered (draft)'}, {where} |",
+        f"| Registration hash | `{e['registration_hash'] or '–'}` |",
+        f"| Trainer | {md(e['trainer'].get('name') or e['trainer'].get('command'))} |",
+    ]
+    if e["tags"]:
+        lines.append(f"| Tags | {', '.join(md(t) for t in e['tags'])} |")
+    lines += ["", f"{h}# Results per arm", "",
+              "| arm | role | n | excluded | mean ± sd | median | IQM | min | max | wall time per run (s) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in arm_rows(report):
+        lines.append(f"| {md(r['arm'])} | {r['role']} | {r['n']} | {r['excluded']} | {num(r['mean'])} ± {num(r['sd'])} | "
+                     f"{num(r['median'])} | {num(r['iqm'])} | {num(r['min'])} | {num(r['max'])} | {num(r['wall'], 3)} |")
+    lines += ["", f"{h}# Comparisons", "",
+              "| candidate | verdict | effect (better direction) | interval | P(C > B) | p (Holm) | bootstrap interval | seeds needed |",
+              "|---|---|---:|---|---:|---:|---|---:|"]
+    for c in v["comparisons"]:
+        lines.append(
+            f"| {md(c['candidate_name'])} | {c['verdict']} | {num(c['effect'])} | {c['level']:.0%} [{num(c['ci_low'])}, {num(c['ci_high'])}] | "
+            f"{num(c['prob_improvement'], 3)} | {num(c['p_value_holm'], 3)} | [{num(c['bootstrap_low'])}, {num(c['bootstrap_high'])}] | "
+            f"{num(c['seeds_needed']) if c['verdict'] == 'inconclusive' else '–'} |")
+    if figures:
+        lines += ["", f"{h}# Figures", ""]
+        for label, path in figures.items():
+            lines.append(f"![{label}]({path})")
+    if e["amendments"]:
+        lines += ["", f"{h}# Amendments", ""]
+        for a in e["amendments"]:
+            lines.append(f"- {a['at']}: {md(a['field'])} changed from {shown(a['old'])} to {shown(a['new'])}. "
+                         f"Reason: {md(a['reason'])}")
+    lines += ["", f"{h}# Provenance", ""]
+    for origin, seeds in seeds_used(report).items():
+        lines.append(f"- Seeds ({origin}, the same for every arm): {', '.join(str(s) for s in seeds)}")
+    environment = ", ".join(f"{k} {md(v_)}" for k, v_ in env.items() if v_ not in (None, [], ""))
+    lines.append(f"- Environment: {environment or 'not recorded'}")
+    for audit in report["audits"]:
+        lines.append(f"- Audit {audit['id']}: {audit['outcome'] or audit['status']} on {audit['seeds_per_arm']} fresh seeds per arm "
+                     f"(commitment `{audit['commitment']}`)")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def entry_document(report: dict[str, Any], figures: dict[str, str]) -> str:
+    return entry_section(report, figures, level=1)
+
+
+def logbook_document(reports: list[dict[str, Any]], figures: dict[int, dict[str, str]]) -> str:
+    """The whole logbook: a summary table, the negative and inconclusive results by tag, then every entry."""
+    lines = ["# Negative-results logbook", "", "| # | entry | metric | verdict | effect | interval | seeds per arm |",
+             "|---:|---|---|---|---:|---|---:|"]
+    for r in reports:
+        e, v = r["entry"], r["verdict"]
+        head = v["comparisons"][0] if len(v["comparisons"]) == 1 else None
+        effect = num(head["effect"]) if head else "see entry"
+        interval = f"[{num(head['ci_low'])}, {num(head['ci_high'])}]" if head else "–"
+        lines.append(f"| {e['id']} | {md(e['title'])} | {md(e['metric'])} | {v['verdict']} | {effect} | {interval} | {e['seeds']} |")
+    lines += ["", "## Negative and inconclusive results", ""]
+    by_tag: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in reports:
+        if r["verdict"]["verdict"] in ("negative", "inconclusive"):
+            for tag in r["entry"]["tags"] or ["untagged"]:
+                by_tag[tag].append(r)
+    if not by_tag:
+        lines += ["None yet.", ""]
+    for tag in sorted(by_tag):
+        lines += [f"### {md(tag)}", ""]
+        for r in by_tag[tag]:
+            sentences = " ".join(md(c["sentence"]) for c in r["verdict"]["comparisons"])
+            lines.append(f"- **{md(r['entry']['title'])}** ({r['verdict']['verdict']}): {sentences}")
+        lines.append("")
+    lines += ["## Entries", ""]
+    for r in reports:
+        lines.append(entry_section(r, figures.get(r["entry"]["id"], {}), level=3))
+    return "\n".join(lines)

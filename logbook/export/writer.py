@@ -1,0 +1,110 @@
+"""Writing exports to a folder: entries or the whole logbook, as md, tex, json or csv.
+
+Figures go to ``OUT/figures/`` and are referenced relatively, so the folder can be moved.
+JSON and CSV hold one row per seed (entry, arm, role, seed, origin, status, attempt, commit,
+device, wall time, every final metric, and the verdict of that arm's comparison), so that
+``pandas.read_json(path)`` or ``pandas.read_csv(path)`` loads them in one call; the full verdicts
+go beside them in ``*.verdict.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from logbook.db.engine import Store
+from logbook.export import latex, markdown
+from logbook.export.gather import entry_ids, gather
+
+FORMATS = ("md", "tex", "json", "csv")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _figures(report: dict[str, Any], out: Path) -> dict[str, str]:
+    from logbook.export import figures  # matplotlib only when figures are wanted
+
+    folder = out / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    slug = report["entry"]["slug"]
+    made: dict[str, str] = {}
+    for label, draw in (("per-seed distribution", figures.distribution), ("learning curves", figures.curves)):
+        stem = folder / f"{slug}-{'distribution' if draw is figures.distribution else 'curves'}"
+        for path in draw(report, stem):
+            made[f"{label} ({path.suffix[1:]})"] = path.relative_to(out).as_posix()
+    return made
+
+
+def _md_figures(made: dict[str, str]) -> dict[str, str]:
+    return {label.replace(" (png)", ""): path for label, path in made.items() if path.endswith(".png")}
+
+
+def _tex_figures(made: dict[str, str]) -> dict[str, str]:
+    return {label.replace(" (pdf)", ""): path for label, path in made.items() if path.endswith(".pdf")}
+
+
+def _rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [row for report in reports for row in report["rows"]]
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    return [{c: _clean(row.get(c)) for c in columns} for row in rows]
+
+
+def export(store: Store, refs: list[str], *, all_entries: bool, verdicts: list[str] | None, fmt: str, out: Path) -> list[Path]:
+    """Write the export; returns the files written (figures included)."""
+    ids = entry_ids(store, refs, all_entries, verdicts)
+    reports = [gather(store, entry_id) for entry_id in ids]
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    name = "logbook" if all_entries else None
+    if fmt in ("json", "csv"):
+        targets = [(name, reports)] if name else [(r["entry"]["slug"], [r]) for r in reports]
+        for stem, group in targets:
+            rows = _rows(group)
+            path = out / f"{stem}.{fmt}"
+            if fmt == "json":
+                path.write_text(json.dumps(rows, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+            else:
+                with open(path, "w", newline="", encoding="utf-8") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["entry"])
+                    writer.writeheader()
+                    writer.writerows(rows)
+            verdict_path = out / f"{stem}.verdict.json"
+            verdict_path.write_text(json.dumps(_clean([r["verdict"] for r in group]), indent=1, ensure_ascii=False,
+                                               allow_nan=False) + "\n", encoding="utf-8")
+            written += [path, verdict_path]
+        return written
+    made = {r["entry"]["id"]: _figures(r, out) for r in reports}
+    for figs in made.values():
+        written += [out / p for p in figs.values()]
+    if name:
+        if fmt == "md":
+            text = markdown.logbook_document(reports, {k: _md_figures(v) for k, v in made.items()})
+        else:
+            text = latex.logbook_document(reports, {k: _tex_figures(v) for k, v in made.items()})
+        path = out / f"{name}.{fmt}"
+        path.write_text(text, encoding="utf-8")
+        return [path, *written]
+    for r in reports:
+        figs = made[r["entry"]["id"]]
+        if fmt == "md":
+            text = markdown.entry_document(r, _md_figures(figs))
+        else:
+            text = latex.entry_section(r, _tex_figures(figs))
+        path = out / f"{r['entry']['slug']}.{fmt}"
+        path.write_text(text, encoding="utf-8")
+        written.insert(0, path)
+    return written
+
