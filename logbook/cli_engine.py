@@ -11,6 +11,8 @@ from logbook.cli import _open_store, cli, emit_json, json_option
 TERMINAL = ("succeeded", "failed", "diverged", "crashed", "cancelled")
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
+batch_option = click.option("--batch", type=click.IntRange(min=1, max=256), default=1, show_default=True,
+                            help="Train up to this many seeds of one arm in one process, where the trainer can.")
 cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
                                 help="Runs side by side when there is no GPU (default: half the CPU cores).")
 
@@ -22,10 +24,11 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
 @click.option("--no-worker", is_flag=True, help="Only queue; do not start a worker.")
 @slots_option
 @cpu_slots_option
+@batch_option
 @json_option
 @click.pass_context
 def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_worker: bool, slots_per_gpu: int,
-            cpu_slots: int | None, as_json: bool) -> None:
+            cpu_slots: int | None, batch: int, as_json: bool) -> None:
     """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
     from logbook.db.queries import resolve_entry
     from logbook.engine.queue import ensure_worker, enqueue, entry_progress
@@ -35,7 +38,7 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
     with store.session() as session:
         found = resolve_entry(session, entry)
         entry_id, slug = found.id, found.slug
-    worker_pid = None if no_worker else ensure_worker(store, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots)
+    worker_pid = None if no_worker else ensure_worker(store, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots, batch=batch)
     if not as_json:
         origin = f"{extra} extra seeds per arm" if extra else "the planned seeds"
         click.echo(f"queued {len(queued)} runs of {slug} ({origin})"
@@ -67,16 +70,17 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
 @click.option("--idle-exit", type=float, help="Exit after this many seconds with nothing to do.")
 @slots_option
 @cpu_slots_option
+@batch_option
 @click.option("--log-path", hidden=True)
 @click.pass_context
 def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gpu: int, cpu_slots: int | None,
-           log_path: str | None) -> None:
+           batch: int, log_path: str | None) -> None:
     """Run queued runs in the foreground (`logbook run` starts one in the background)."""
     from logbook.engine.worker import start_worker
 
     store = _open_store(ctx)
     start_worker(store, once=once, idle_exit_s=idle_exit, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
-                 log_path=log_path)
+                 log_path=log_path, batch=batch)
 
 
 @cli.command()

@@ -1,56 +1,102 @@
-"""`logbook demo`: a first look at the logbook on a throw-away database.
+"""`logbook demo`: the seed paper's experiment, registered, run and judged on this machine.
 
-It registers the gated-RNN hypothesis of the seed paper (logbook/data/gated-rnn.yaml) in
-``.logbook/demo.db`` (recreated each time), shows the registered entry, and then judges, by the
-verdict rule, the kinds of claims that paper describes from their summary numbers: two seeds that
-"looked better", the same comparison with ten seeds, and a real gain.
+It registers the gated-RNN hypothesis (logbook/data/demo-gated-rnn.yaml: an LSTM against the
+same cell with an extra output gate on the adding problem, ten seeds per arm) in
+``.logbook/demo.db`` (made afresh each time), runs every seed through the real run engine (one
+worker, each arm's ten seeds trained together in one process), prints each seed's result as it
+lands, then the verdict, and writes a Markdown writeup with figures to ``.logbook/demo-export/``.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from importlib import resources
 from pathlib import Path
 
 import click
 
-from logbook.cli import _show_text, cli
+from logbook.cli import cli
 
-CLAIMS = (
-    ("two seeds that looked better", (0.120, 0.010, 2), (0.112, 0.009, 2)),
-    ("the same idea on ten seeds each", (0.120, 0.010, 10), (0.1185, 0.011, 10)),
-    ("a real gain, ten seeds each", (0.120, 0.004, 10), (0.095, 0.005, 10)),
-)
+TERMINAL = ("succeeded", "failed", "diverged", "crashed", "cancelled")
 
 
 @cli.command()
 @click.option("--demo-db", type=click.Path(dir_okay=False, path_type=Path), help="Demo database (default .logbook/demo.db).")
-@click.option("--no-tui", is_flag=True, help="Print instead of opening the terminal app (the only mode so far).")
-def demo(demo_db: Path | None, no_tui: bool) -> None:  # noqa: ARG001 (--no-tui is accepted for scripts)
-    """Register the seed paper's hypothesis in a demo logbook and judge example claims."""
+@click.option("--no-tui", is_flag=True, help="Print progress and the verdict (the only mode until the terminal app exists).")
+@click.option("--tiny", is_flag=True, hidden=True, help="A seconds-long version, for tests.")
+def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG001
+    """Register, run and judge the seed paper's gated-RNN hypothesis on a fresh demo logbook."""
+    from sqlmodel import select
+
+    from logbook.cli_verdict import print_verdict
     from logbook.db.engine import open_store
-    from logbook.entries import create_draft, entry_detail, register
-    from logbook.entryfile import load_entry_file
+    from logbook.db.models import Arm, Run
+    from logbook.engine.queue import enqueue
+    from logbook.entries import create_draft, register
+    from logbook.entryfile import load_entry_file, validate
+    from logbook.export.writer import export
     from logbook.paths import default_db_path
-    from logbook.stats import verdict_from_summary
+    from logbook.verdicts import entry_verdict
 
     path = demo_db or default_db_path().with_name("demo.db")
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+    with resources.as_file(resources.files("logbook") / "data" / "demo-gated-rnn.yaml") as example:
+        spec = load_entry_file(example)
+    if tiny:
+        import dataclasses
+
+        small = {"steps": 40, "train_size": 200, "val_size": 50, "hidden": 8}
+        data = {"title": spec.title, "hypothesis": spec.hypothesis, "metric": spec.metric, "goal": spec.goal,
+                "min_effect": spec.min_effect, "seeds": 5, "trainer": spec.trainer.name, "tags": list(spec.tags),
+                "arms": {a.name: {**a.config, **small} for a in spec.arms}}
+        spec = dataclasses.replace(validate(data, label="demo"), source_text=spec.source_text)
     store = open_store(path)
     try:
-        with resources.as_file(resources.files("logbook") / "data" / "gated-rnn.yaml") as example:
-            spec = load_entry_file(example)
         entry = register(store, str(create_draft(store, spec).id))
-        click.echo(f"Demo logbook: {path}\n")
-        _show_text(entry_detail(store, str(entry.id)))
-        click.echo("\nThe seq-gating trainer is not built yet, so nothing runs here. Judging claims from summary numbers")
-        click.echo("(mean, sd, n per arm) by the same rule, for val_loss with δ = 0.01:\n")
-        for label, baseline, candidate in CLAIMS:
-            v = verdict_from_summary(
-                baseline, candidate, delta=spec.min_effect, alpha=spec.alpha, higher_is_better=False,
-                metric=spec.metric, candidate_name="gated", baseline_name="lstm",
-            )
-            click.echo(f"  [{v.verdict.upper()}] {label}")
-            click.echo(f"    {v.sentence}\n")
+        run_ids = enqueue(store, str(entry.id))
+        seeds = spec.seeds
+        click.echo(f"Demo logbook: {path}")
+        click.echo(f"Registered “{entry.title}” ({entry.slug}), hash {entry.registration_hash[:16]}…")
+        click.echo(f"Running {len(run_ids)} runs: {len(spec.arms)} arms × {seeds} seeds, each arm's seeds trained together.\n")
+        started = time.monotonic()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "logbook", "--db", str(path), "worker", "--once", "--batch", str(seeds), "--cpu-slots", "2"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        shown: set[int] = set()
+        while True:
+            with store.session() as session:
+                rows = session.exec(select(Run, Arm.name).join(Arm, Arm.id == Run.arm_id).where(Run.id.in_(run_ids))).all()
+            for run, arm in sorted(rows, key=lambda r: (r[0].ended_at is None, r[0].ended_at or 0, r[0].id)):
+                if run.status in TERMINAL and run.id not in shown:
+                    shown.add(run.id)
+                    value = (run.final_metrics or {}).get(spec.metric)
+                    text = f"{value:.4f}" if isinstance(value, float) else run.status
+                    click.echo(f"  [{len(shown):>2}/{len(run_ids)}] {arm:<9} seed {run.seed:<11} {spec.metric} {text}")
+            if len(shown) == len(run_ids) or worker.poll() is not None and len(shown) < len(run_ids) and _settled(store, run_ids):
+                break
+            time.sleep(0.5)
+        worker.wait(timeout=60)
+        click.echo(f"\nAll runs ended in {time.monotonic() - started:.0f} s.\n")
+        result = entry_verdict(store, str(entry.id))
+        for comparison in result["comparisons"]:
+            print_verdict(comparison)
+        out = path.parent / "demo-export"
+        written = export(store, [str(entry.id)], all_entries=False, verdicts=None, fmt="md", out=out)
+        click.echo(f"\nWriteup with figures: {written[0]}")
+        click.echo(f"Explore it: logbook --db {path} show {entry.slug}   |   logbook --db {path} audit {entry.slug} --wait")
     finally:
         store.dispose()
+
+
+def _settled(store, run_ids: list[int]) -> bool:  # noqa: ANN001
+    """Whether no run is left queued or running (the worker has exited)."""
+    from sqlmodel import col, select
+
+    from logbook.db.models import Run
+
+    with store.session() as session:
+        return not session.exec(select(Run.id).where(col(Run.id).in_(run_ids), col(Run.status).in_(("queued", "running")))).first()

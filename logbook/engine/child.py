@@ -1,5 +1,8 @@
 """The process that runs one trainer call: ``python -m logbook.engine.child JOB.json``.
 
+A job is one run, or a batch of runs of one arm (different seeds) that a trainer with
+``train_batch`` trains together in one call; each run keeps its own folder, reporter and result.
+
 The worker starts it in a new session with the run's environment (CUDA_VISIBLE_DEVICES, thread
 limits, PYTHONHASHSEED, CUBLAS_WORKSPACE_CONFIG) and its stdout/stderr going to the run's log.
 It never touches the database: it streams metric points to ``metrics.jsonl`` and ends by writing
@@ -99,64 +102,95 @@ def write_json_atomically(path: Path, value: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run the trainer for one job and return the outcome that goes into result.json."""
+def run_job(job: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Run the trainer for every run of a job (one, or a batch trained together); returns each
+    run's outcome, which goes into its own result.json."""
     from logbook.engine.plugins import TrainerNotFound, load_trainer
     from logbook.provenance import capture_environment
-    from logbook.seeding import seed_everything
+    from logbook.seeding import derive_streams, seed_everything
     from trainers.protocol import RunContext
 
-    run_dir = Path(job["run_dir"])
-    reporter = FileReporter(run_dir)
+    runs = job["runs"]
+    reporters = {r["run_id"]: FileReporter(Path(r["run_dir"])) for r in runs}
+    outcomes = {r["run_id"]: {"status": "failed", "error": None, "determinism": None} for r in runs}
     started = time.time()
-    outcome: dict[str, Any] = {"status": "failed", "error": None, "determinism": None}
     try:
         try:
             trainer = load_trainer(job["trainer"])
         except TrainerNotFound as exc:
-            outcome["error"] = str(exc)
-            return outcome
-        determinism = seed_everything(int(job["seed"]), bool(job["deterministic"]))
-        outcome["determinism"] = determinism
+            for outcome in outcomes.values():
+                outcome["error"] = str(exc)
+            return outcomes
+        determinism = seed_everything(int(runs[0]["seed"]), bool(job["deterministic"]))
         torch = sys.modules.get("torch")
         if torch is not None and job.get("threads"):
             torch.set_num_threads(int(job["threads"]))
-        ctx = RunContext(
-            seed=int(job["seed"]), streams=determinism["streams"], device=job["device"], run_dir=run_dir,
-            reporter=reporter, options=dict(job["trainer"]), deterministic=bool(job["deterministic"]),
-            timeout=job.get("timeout"),
-        )
-        returned = trainer(dict(job["config"]), ctx)
-        if isinstance(returned, Mapping):
-            reporter.final(returned)
-        if reporter.non_finite:
-            outcome["status"] = "diverged"
-            outcome["error"] = "non-finite values of: " + ", ".join(reporter.non_finite)
+        contexts = []
+        for r in runs:
+            record = {**determinism, "seed": int(r["seed"]), "streams": derive_streams(int(r["seed"])),
+                      "batch_size": len(runs)}
+            outcomes[r["run_id"]]["determinism"] = record
+            contexts.append(RunContext(
+                seed=int(r["seed"]), streams=record["streams"], device=job["device"], run_dir=Path(r["run_dir"]),
+                reporter=reporters[r["run_id"]], options=dict(job["trainer"]), deterministic=bool(job["deterministic"]),
+                timeout=job.get("timeout"),
+            ))
+        if len(contexts) == 1:
+            returned = [trainer(dict(job["config"]), contexts[0])]
         else:
-            outcome["status"] = "succeeded"
-    except Exception:  # noqa: BLE001 (any trainer error ends this run as failed, with its traceback)
-        outcome["error"] = traceback.format_exc()[-ERROR_TAIL_CHARS:]
+            returned = list(trainer.train_batch(dict(job["config"]), contexts))
+        for r, value in zip(runs, returned):
+            reporter = reporters[r["run_id"]]
+            if isinstance(value, Mapping):
+                reporter.final(value)
+            outcome = outcomes[r["run_id"]]
+            if reporter.non_finite:
+                outcome["status"] = "diverged"
+                outcome["error"] = "non-finite values of: " + ", ".join(reporter.non_finite)
+            else:
+                outcome["status"] = "succeeded"
+    except Exception:  # noqa: BLE001 (any trainer error ends these runs as failed, with the traceback)
+        error = traceback.format_exc()[-ERROR_TAIL_CHARS:]
+        for outcome in outcomes.values():
+            outcome["error"] = error
         traceback.print_exc()
     finally:
-        reporter.close()
-        outcome["final_metrics"] = reporter.finals
-        outcome["wall_time_s"] = time.time() - started
-        if reporter.predictions:
-            outcome["predictions_path"], outcome["predictions_sha256"] = reporter.predictions
+        elapsed = time.time() - started
         environment = capture_environment()
-        write_json_atomically(run_dir / ENVIRONMENT_FILE, environment)
         packages = environment.pop("packages", {})
         environment["packages_sha256"] = hashlib.sha256(json.dumps(packages, sort_keys=True).encode()).hexdigest()
-        outcome["environment"] = environment
-    return outcome
+        for r in runs:
+            reporter, outcome = reporters[r["run_id"]], outcomes[r["run_id"]]
+            reporter.close()
+            outcome["final_metrics"] = reporter.finals
+            outcome["wall_time_s"] = elapsed  # a batch's runs share one wall clock
+            if reporter.predictions:
+                outcome["predictions_path"], outcome["predictions_sha256"] = reporter.predictions
+            write_json_atomically(Path(r["run_dir"]) / ENVIRONMENT_FILE, {**environment, "packages": packages})
+            outcome["environment"] = environment
+    return outcomes
+
+
+def can_batch(trainer_spec: dict[str, Any]) -> bool:
+    """Whether a trainer trains several seeds in one call (has ``train_batch``)."""
+    from logbook.engine.plugins import TrainerNotFound, load_trainer
+
+    try:
+        return callable(getattr(load_trainer(trainer_spec), "train_batch", None))
+    except TrainerNotFound:
+        return False
 
 
 def main(argv: list[str]) -> int:
+    if argv[1] == "--probe":  # asked by the worker, which never imports trainers itself
+        print(json.dumps({"batch": can_batch(json.loads(argv[2]))}))
+        return 0
     job_path = Path(argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
     die_with_parent(int(job["worker_pid"]))
-    outcome = run_job(job)
-    write_json_atomically(Path(job["run_dir"]) / RESULT_FILE, outcome)
+    outcomes = run_job(job)
+    for r in job["runs"]:
+        write_json_atomically(Path(r["run_dir"]) / RESULT_FILE, outcomes[r["run_id"]])
     sys.stdout.flush()
     sys.stderr.flush()
     return 0

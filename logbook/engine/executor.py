@@ -40,7 +40,9 @@ class Slot:
 
 @dataclass
 class Job:
-    run_id: int
+    """One process: one run, or a batch of runs of the same arm trained together."""
+
+    run_ids: list[int]
     job_file: Path
     run_dir: Path
     log_path: Path
@@ -51,13 +53,12 @@ class Job:
 
 @dataclass
 class Ended:
-    """What the executor knows about a job that ended; the outcome itself is in its run folder."""
+    """What the executor knows about a job that ended; each run's outcome is in its run folder."""
 
-    run_id: int
+    run_ids: list[int]
     exit_code: int | None
     wall_time_s: float
-    timed_out: bool = False
-    killed: str | None = None  # why the executor killed it ("cancelled", "worker stopping"), if it did
+    killed: dict[int, str] = field(default_factory=dict)  # run id -> why it was killed, for the runs that were
 
 
 @dataclass
@@ -67,8 +68,7 @@ class _Active:
     process: subprocess.Popen
     started: float
     pid_start_time: float | None
-    killed: str | None = None
-    timed_out: bool = False
+    killed: dict[int, str] = field(default_factory=dict)
     log: object = field(default=None, repr=False)
 
 
@@ -109,7 +109,8 @@ class Executor(ABC):
 
     @abstractmethod
     def kill(self, run_id: int, reason: str) -> None:
-        """Stop a job; it will be reported by ``poll`` with ``killed = reason``."""
+        """Stop the job running this run; ``poll`` reports the run killed for ``reason`` and the
+        other runs of its batch killed for "batch stopped"."""
 
     @abstractmethod
     def poll(self) -> list[Ended]:
@@ -122,7 +123,8 @@ class Executor(ABC):
 class LocalExecutor(Executor):
     def __init__(self, slots: list[Slot]):
         self.slots = slots
-        self.active: dict[int, _Active] = {}
+        self.active: dict[int, _Active] = {}  # keyed by the job's first run id
+        self.job_of: dict[int, int] = {}  # run id -> job key
 
     def threads_per_slot(self) -> int:
         return max(1, (os.cpu_count() or 1) // max(1, len(self.slots)))
@@ -150,7 +152,9 @@ class LocalExecutor(Executor):
             start_new_session=True,  # its own process group: a timeout or cancel kills its children too
         )
         started_at = process_start_time(process.pid)
-        self.active[job.run_id] = _Active(job, slot, process, time.monotonic(), started_at, log=log)
+        key = job.run_ids[0]
+        self.active[key] = _Active(job, slot, process, time.monotonic(), started_at, log=log)
+        self.job_of.update({run_id: key for run_id in job.run_ids})
         return process.pid, started_at
 
     def _signal_group(self, active: _Active, sig: int) -> None:
@@ -160,20 +164,24 @@ class LocalExecutor(Executor):
             pass
 
     def kill(self, run_id: int, reason: str) -> None:
-        active = self.active.get(run_id)
-        if active is None or active.killed:
+        active = self.active.get(self.job_of.get(run_id, -1))
+        if active is None:
             return
-        active.killed = reason
-        self._signal_group(active, signal.SIGKILL)
+        first = not active.killed
+        if active.killed.get(run_id) in (None, "batch stopped"):  # a run's own reason beats its batch's
+            active.killed[run_id] = reason
+        for other in active.job.run_ids:
+            active.killed.setdefault(other, "batch stopped")
+        if first:
+            self._signal_group(active, signal.SIGKILL)
 
     def poll(self) -> list[Ended]:
         ended: list[Ended] = []
         now = time.monotonic()
-        for run_id, active in list(self.active.items()):
+        for key, active in list(self.active.items()):
             timeout = active.job.timeout
             if timeout and not active.killed and now - active.started > timeout:
-                active.timed_out = True
-                active.killed = "timeout"
+                active.killed = {run_id: "timeout" for run_id in active.job.run_ids}
                 self._signal_group(active, signal.SIGKILL)
             code = active.process.poll()
             if code is None:
@@ -181,9 +189,11 @@ class LocalExecutor(Executor):
             if active.killed:
                 self._signal_group(active, signal.SIGKILL)  # grandchildren that outlived the child
             active.log.close()
-            del self.active[run_id]
-            ended.append(Ended(run_id, code, now - active.started, active.timed_out, active.killed))
+            del self.active[key]
+            for run_id in active.job.run_ids:
+                self.job_of.pop(run_id, None)
+            ended.append(Ended(list(active.job.run_ids), code, now - active.started, dict(active.killed)))
         return ended
 
     def active_run_ids(self) -> list[int]:
-        return list(self.active)
+        return list(self.job_of)

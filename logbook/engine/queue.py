@@ -114,7 +114,8 @@ def live_workers(store: Store) -> list[Worker]:
     return [w for w in workers if is_alive(w.pid, w.pid_start_time, w.host) is not False]
 
 
-def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None = None, idle_exit: float = 60.0) -> int | None:
+def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None = None, idle_exit: float = 60.0,
+                  batch: int = 1) -> int | None:
     """Start a detached worker for this database unless one runs on this host. Returns its pid.
 
     The worker gets a new session and stdin from /dev/null, so closing the terminal (SIGHUP)
@@ -126,7 +127,7 @@ def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{utcnow().strftime('%Y%m%dT%H%M%S%f')}.log"
     argv = [sys.executable, "-m", "logbook", "--db", str(store.path), "worker", "--idle-exit", str(idle_exit),
-            "--slots-per-gpu", str(slots_per_gpu), "--log-path", str(log_path)]
+            "--slots-per-gpu", str(slots_per_gpu), "--batch", str(batch), "--log-path", str(log_path)]
     if cpu_slots is not None:
         argv += ["--cpu-slots", str(cpu_slots)]
     with open(log_path, "ab") as log:

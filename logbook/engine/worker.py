@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -189,6 +191,9 @@ class WorkerLoop:
     streams: dict[int, _Stream] = field(default_factory=dict)
     run_dirs: dict[int, Path] = field(default_factory=dict)
     entry_of: dict[int, int] = field(default_factory=dict)
+    log_paths: dict[int, Path] = field(default_factory=dict)
+    batch: int = 1
+    batchable: dict[str, bool] = field(default_factory=dict)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -273,67 +278,98 @@ class WorkerLoop:
         with self.store.engine.connect() as conn:
             return conn.execute(select(Run.id).where(Run.status == "queued").limit(1)).first() is not None
 
-    def claim(self, slot: Slot) -> int | None:
-        """Atomically take the oldest queued run for this worker, or None."""
+    def _can_batch(self, trainer: dict[str, Any]) -> bool:
+        """Ask a fresh interpreter once per trainer (the worker never imports trainers or torch)."""
+        key = json.dumps(trainer, sort_keys=True)
+        if key not in self.batchable:
+            out = subprocess.run([sys.executable, "-m", "logbook.engine.child", "--probe", key],
+                                 capture_output=True, text=True, timeout=300, check=False)
+            try:
+                self.batchable[key] = bool(json.loads(out.stdout.strip().splitlines()[-1])["batch"])
+            except (ValueError, IndexError, KeyError):
+                self.batchable[key] = False
+            log(f"trainer {trainer.get('name') or 'command'} {'trains' if self.batchable[key] else 'does not train'} seeds in batches")
+        return self.batchable[key]
+
+    def claim(self, slot: Slot) -> list[int]:
+        """Atomically take the oldest queued run, and with ``batch`` > 1 and a trainer that can,
+        up to ``batch`` − 1 more queued runs of the same arm (same working folder), for one process."""
         now = utcnow()
         with self.store.begin_write() as conn:
-            row = conn.execute(
-                select(Run.id).where(Run.status == "queued").order_by(Run.queued_at, Run.id).limit(1)
+            first = conn.execute(
+                select(Run.id, Run.arm_id, Run.workdir, Hypothesis.trainer)
+                .join(Arm, Arm.id == Run.arm_id).join(Hypothesis, Hypothesis.id == Arm.hypothesis_id)
+                .where(Run.status == "queued").order_by(Run.queued_at, Run.id).limit(1)
             ).first()
-            if row is None:
-                return None
-            claimed = conn.execute(
-                update(Run).where(Run.id == row.id, Run.status == "queued").values(
+            if first is None:
+                return []
+            ids = [first.id]
+            if self.batch > 1 and self._can_batch(first.trainer):
+                same_place = Run.workdir.is_(None) if first.workdir is None else Run.workdir == first.workdir
+                ids += conn.execute(
+                    select(Run.id).where(Run.status == "queued", Run.arm_id == first.arm_id, Run.id != first.id, same_place)
+                    .order_by(Run.queued_at, Run.id).limit(self.batch - 1)
+                ).scalars().all()
+            batch_id = uuid.uuid4().hex[:12] if len(ids) > 1 else None
+            conn.execute(
+                update(Run).where(col(Run.id).in_(ids), Run.status == "queued").values(
                     status="running", worker_id=self.worker_id, host=HOST, started_at=now, heartbeat_at=now,
-                    device=slot.device, gpu=slot.gpu, cancel_requested=False,
+                    device=slot.device, gpu=slot.gpu, cancel_requested=False, batch_id=batch_id, batch_size=len(ids),
                 )
-            ).rowcount
-        return row.id if claimed == 1 else None
+            )
+        return ids
 
     def _start_runs(self) -> None:
         for slot in self.executor.free_slots():
-            run_id = self.claim(slot)
-            if run_id is None:
+            run_ids = self.claim(slot)
+            if not run_ids:
                 return
-            self._launch(run_id, slot)
+            self._launch(run_ids, slot)
 
-    def _launch(self, run_id: int, slot: Slot) -> None:
+    def _launch(self, run_ids: list[int], slot: Slot) -> None:
         with self.store.session(write=True) as session:
-            run = session.get(Run, run_id)
-            arm = session.get(Arm, run.arm_id)
+            runs = [session.get(Run, run_id) for run_id in run_ids]
+            arm = session.get(Arm, runs[0].arm_id)
             entry = session.get(Hypothesis, arm.hypothesis_id)
-            run_dir = run_folder(self.store.path, entry.slug, arm.name, run.seed, run.id)
-            if run_dir.exists():  # a requeued run starts from a clean folder
-                for name in (child.METRICS_FILE, child.RESULT_FILE, child.PREDICTIONS_FILE):
-                    (run_dir / name).unlink(missing_ok=True)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            session.exec(delete(MetricPoint).where(MetricPoint.run_id == run.id))
-            where = run.workdir or entry.repo_root  # audits and reruns run in a checkout of a past commit
+            where = runs[0].workdir or entry.repo_root  # audits and reruns run in a checkout of a past commit
             cwd = Path(where) if where and Path(where).is_dir() else None
             timeout = entry.trainer.get("timeout")
-            job_file = run_dir / "job.json"
+            folders = []
+            for run in runs:
+                run_dir = run_folder(self.store.path, entry.slug, arm.name, run.seed, run.id)
+                if run_dir.exists():  # a requeued run starts from a clean folder
+                    for name in (child.METRICS_FILE, child.RESULT_FILE, child.PREDICTIONS_FILE):
+                        (run_dir / name).unlink(missing_ok=True)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                session.exec(delete(MetricPoint).where(MetricPoint.run_id == run.id))
+                folders.append(run_dir)
+            job_file = folders[0] / "job.json"
             job = {
-                "run_id": run.id, "seed": run.seed, "config": arm.config, "trainer": entry.trainer,
-                "deterministic": entry.deterministic, "device": slot.device, "run_dir": str(run_dir),
-                "worker_pid": os.getpid(), "timeout": timeout,
+                "runs": [{"run_id": r.id, "seed": r.seed, "run_dir": str(d)} for r, d in zip(runs, folders)],
+                "config": arm.config, "trainer": entry.trainer, "deterministic": entry.deterministic,
+                "device": slot.device, "worker_pid": os.getpid(), "timeout": timeout,
                 "threads": getattr(self.executor, "threads_per_slot", lambda: None)(),
             }
             job_file.write_text(json.dumps(job, indent=1, sort_keys=True), encoding="utf-8")
-            log_path = run_dir / "log.txt"
+            log_path = folders[0] / "log.txt"  # a batch shares one log
             pid, start = self.executor.submit(
-                Job(run_id=run.id, job_file=job_file, run_dir=run_dir, log_path=log_path,
-                    env=determinism_env(entry.deterministic, run.seed), timeout=timeout, cwd=cwd),
+                Job(run_ids=[r.id for r in runs], job_file=job_file, run_dir=folders[0], log_path=log_path,
+                    env=determinism_env(entry.deterministic, runs[0].seed), timeout=timeout, cwd=cwd),
                 slot,
             )
-            run.pid, run.pid_start_time = pid, start
-            run.run_dir, run.log_path = str(run_dir), str(log_path)
-            run.git_commit = head_commit(cwd) if cwd else None
-            session.add(run)
+            commit = head_commit(cwd) if cwd else None
+            for run, run_dir in zip(runs, folders):
+                run.pid, run.pid_start_time = pid, start
+                run.run_dir, run.log_path, run.git_commit = str(run_dir), str(log_path), commit
+                session.add(run)
+                self.streams[run.id] = _Stream(run_dir / child.METRICS_FILE)
+                self.run_dirs[run.id] = run_dir
+                self.log_paths[run.id] = log_path
+                self.entry_of[run.id] = entry.id
             session.commit()
-            self.streams[run.id] = _Stream(run_dir / child.METRICS_FILE)
-            self.run_dirs[run.id] = run_dir
-            self.entry_of[run.id] = entry.id
-        log(f"run {run_id} started: {entry.slug}/{arm.name} seed {run.seed} on {slot.device}"
+        seeds = ", ".join(str(r.seed) for r in runs)
+        log(f"run{'s' if len(runs) > 1 else ''} {', '.join(map(str, run_ids))} started: {entry.slug}/{arm.name} "
+            f"seed{'s' if len(runs) > 1 else ''} {seeds} on {slot.device}"
             + ("" if slot.gpu is None else f":{slot.gpu}") + f" (pid {pid})")
 
     # ---- while running ---------------------------------------------------------------------
@@ -366,29 +402,33 @@ class WorkerLoop:
     # ---- ending ----------------------------------------------------------------------------
 
     def _finish(self, ended: Ended) -> None:
-        run_dir = self.run_dirs.pop(ended.run_id)
-        stream = self.streams.pop(ended.run_id)
-        entry_id = self.entry_of.pop(ended.run_id)
-        insert_points(self.store, read_new_points(stream, ended.run_id))
+        for run_id in ended.run_ids:
+            self._finish_run(run_id, ended, ended.killed.get(run_id))
+
+    def _finish_run(self, run_id: int, ended: Ended, killed: str | None) -> None:
+        run_dir = self.run_dirs.pop(run_id)
+        stream = self.streams.pop(run_id)
+        entry_id = self.entry_of.pop(run_id)
+        insert_points(self.store, read_new_points(stream, run_id))
         result = read_result(run_dir)
         fields: dict[str, Any] = {"exit_code": ended.exit_code, "ended_at": utcnow(), "cancel_requested": False,
                                   "wall_time_s": ended.wall_time_s}
-        if result is not None:
+        log_tail = tail(self.log_paths.pop(run_id))
+        if result is not None:  # the run finished (even if a cancel, timeout or stop came just after): keep it
             fields.update({k: v for k, v in result_fields(result).items() if v is not None or k == "error_tail"})
-        log_tail = tail(run_dir / "log.txt")
-        if result is not None:
-            pass  # the run finished (even if a cancel, timeout or stop came just after): keep it
-        elif ended.killed == "cancelled":
+        elif killed == "cancelled":
             fields.update(status="cancelled", error_tail="cancelled while running")
-        elif ended.killed == "timeout":
+        elif killed == "timeout":
             fields.update(status="failed", error_tail=f"timed out after {ended.wall_time_s:.1f} s; log tail:\n{log_tail}")
-        elif ended.killed == "worker stopping":
+        elif killed in ("worker stopping", "batch stopped"):
+            reason = f"worker stopped by {self.stopping}" if killed == "worker stopping" else "another run of its batch was cancelled"
             fields.update(status="queued", attempt=Run.attempt + 1, started_at=None, ended_at=None, pid=None,
-                          pid_start_time=None, worker_id=None, error_tail=f"interrupted: worker stopped by {self.stopping}")
+                          pid_start_time=None, worker_id=None, batch_id=None, batch_size=None,
+                          error_tail=f"interrupted: {reason}")
         else:
             fields.update(status="crashed", error_tail=f"process ended with exit code {ended.exit_code} without a result; log tail:\n{log_tail}")
         with self.store.begin_write() as conn:
-            conn.execute(update(Run).where(Run.id == ended.run_id).values(**fields))
+            conn.execute(update(Run).where(Run.id == run_id).values(**fields))
             busy = conn.execute(
                 select(Run.id).join(Arm, Arm.id == Run.arm_id)
                 .where(Arm.hypothesis_id == entry_id, col(Run.status).in_(("queued", "running"))).limit(1)
@@ -396,18 +436,18 @@ class WorkerLoop:
             if busy is None:
                 conn.execute(update(Hypothesis).where(Hypothesis.id == entry_id, Hypothesis.status == "running")
                              .values(status="concluded", updated_at=utcnow()))
-        log(f"run {ended.run_id} {fields['status'] if 'status' in fields else 'ended'}"
-            + (f" (exit {ended.exit_code})" if ended.exit_code else ""))
+        log(f"run {run_id} {fields.get('status', 'ended')}" + (f" (exit {ended.exit_code})" if ended.exit_code else ""))
 
 
 def start_worker(store: Store, *, once: bool, idle_exit_s: float | None, slots_per_gpu: int, cpu_slots: int | None,
-                 log_path: str | None = None, poll_s: float = 0.2) -> int:
+                 log_path: str | None = None, poll_s: float = 0.2, batch: int = 1) -> int:
     """Run a worker in this process until it is told to stop, idles out, or (``once``) drains the queue."""
     from logbook.engine.executor import LocalExecutor, detect_gpus, make_slots
 
     cpus = cpu_slots if cpu_slots is not None else max(1, (os.cpu_count() or 2) // 2)
     slots = make_slots(detect_gpus(), slots_per_gpu, cpus)
-    loop = WorkerLoop(store, LocalExecutor(slots), once=once, idle_exit_s=idle_exit_s, log_path=log_path, poll_s=poll_s)
+    loop = WorkerLoop(store, LocalExecutor(slots), once=once, idle_exit_s=idle_exit_s, log_path=log_path, poll_s=poll_s,
+                      batch=batch)
     sys.stdout.flush()
     return loop.run()
 
