@@ -1,0 +1,80 @@
+"""Seed batching: seeds per second at K = 1, 8, 32 seeds trained at once, for each built-in trainer,
+and the ratio of 32 batched seeds' wall time to one seed's (goal on CPU: at most 4).
+
+Each measurement trains in this process with one thread per process (as a worker slot on a
+2-core machine would), after one warm-up call; configs are the trainers' own, shortened to a
+fixed number of steps so a row takes seconds. With a GPU (CUDA_VISIBLE_DEVICES / torch.cuda)
+the same script measures on the GPU and says so.
+
+Run: .venv/bin/python benchmarks/seed_batching.py [--device cuda] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import record  # noqa: E402
+
+from logbook.seeding import derive_streams  # noqa: E402
+from trainers import digits, irreproducibility, seq_gating  # noqa: E402
+from trainers.protocol import RunContext  # noqa: E402
+
+CASES = {
+    "seq-gating (gated, hidden 32, seq_len 20)": (seq_gating, {"cell": "gated", "steps": 150, "train_size": 1000, "val_size": 200}),
+    "irreproducibility (smelu, width 64)": (irreproducibility, {"activation": "smelu", "steps": 300}),
+    "digits (mlp 64, dropout 0.1)": (digits, {"model": "mlp", "steps": 300}),
+    "digits (cnn 8 channels)": (digits, {"model": "cnn", "steps": 150}),
+}
+
+
+class Quiet:
+    def log(self, step, metrics): pass
+    def final(self, metrics): pass
+    def save_predictions(self, predictions): pass
+
+
+def timed(module, config, k: int, device: str) -> float:
+    folder = Path(tempfile.mkdtemp())
+    contexts = [RunContext(seed=s, streams=derive_streams(s), device=device, run_dir=folder, reporter=Quiet()) for s in range(k)]
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    module.train_batch(config, contexts)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--name", default=None, help="results file name (default seed_batching_DEVICE)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device_name = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {args.threads} thread(s)"
+    rows = []
+    for label, (module, config) in CASES.items():
+        timed(module, config, 2, args.device)  # warm-up: imports, kernels, vmap tracing
+        times = {k: timed(module, config, k, args.device) for k in (1, 8, 32)}
+        rows.append([label, *(f"{k / t:.2f}" for k, t in times.items()), f"{times[1]:.2f} s", f"{times[32]:.2f} s",
+                     f"{times[32] / times[1]:.2f}"])
+    record(
+        args.name or f"seed_batching_{args.device}",
+        f"Seed batching on {device_name}",
+        ["trainer", "seeds/s K=1", "seeds/s K=8", "seeds/s K=32", "1 seed", "32 seeds batched", "ratio 32 : 1"],
+        rows,
+        ["Goal: ratio at most 4 on CPU (at most 2 on a GPU).",
+         f"Command: .venv/bin/python benchmarks/seed_batching.py --device {args.device} --threads {args.threads}"],
+    )
+
+
+if __name__ == "__main__":
+    main()
