@@ -4,7 +4,8 @@ Exit codes: 0 ok, 1 a failure while working, 2 bad input (one line per problem o
 naming the file or option, the field and what was expected; nothing is written).
 
 Verbs import what they need when they run, so `logbook --help` and the pure-statistics verbs
-start fast and nothing here imports Textual or torch.
+start fast; only `tui` (or a bare `logbook` in a terminal) imports Textual, and nothing here
+imports torch.
 """
 
 from __future__ import annotations
@@ -63,7 +64,20 @@ def cli(ctx: click.Context, db: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(tui)
+        else:  # scripts and pipes get the list of verbs
+            click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.pass_context
+def tui(ctx: click.Context) -> None:
+    """Open the terminal app (also what a bare `logbook` does in a terminal)."""
+    from logbook.paths import resolve_db_path
+    from logbook.tui.app import run_app
+
+    run_app(resolve_db_path(ctx.obj.get("db")))
 
 
 @cli.command()

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import textwrap
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -18,64 +17,12 @@ from markdown_it import MarkdownIt
 from pylatexenc.latex2text import LatexNodes2Text
 from pylatexenc.latexwalker import LatexMacroNode, LatexWalker
 
-import logbook.entries
 from logbook.export.latex import standalone
+from tests.conftest import add_runs, make_entry
 
 GOLDEN = Path(__file__).parent / "golden" / "entry.md"
 HOSTILE = r"Gates _ % & # $ { } ~ ^ \ and 50% more"
 INJECTION = "[click](javascript:alert(1)) <script>alert(1)</script> **bold** | cell # not a heading"
-FIXED_ENV = {"python": "3.11.7", "platform": "Linux-x86_64", "host": "lab-gpu-1", "packages": {"numpy": "2.0.0", "torch": "2.13.0"}}
-
-
-@pytest.fixture
-def fixed_registration(monkeypatch, tmp_path):
-    """Registration with fixed seeds, time and environment, outside git, so exports are stable."""
-    counter = iter(range(10_000))
-    monkeypatch.setattr(logbook.entries, "draw_seeds", lambda n, exclude=(): [101 + next(counter) for _ in range(n)])
-    monkeypatch.setattr(logbook.entries, "capture_environment", lambda **_: dict(FIXED_ENV))
-    monkeypatch.setattr(logbook.entries, "utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc))
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    monkeypatch.chdir(outside)
-
-
-def make_entry(cli, tmp_path, title="Extra output gate in the recurrent cell", tags="[rnn, negative-results]") -> None:
-    path = tmp_path / "entry.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        title: {json.dumps(title)}
-        hypothesis: An extra output gate lowers validation loss on the adding task
-        metric: val_loss
-        goal: minimize
-        min_effect: 0.01
-        seeds: 6
-        trainer: seq-gating
-        arms:
-          baseline: {{cell: lstm}}
-          gated: {{cell: gated}}
-        tags: {tags}
-        """))
-    assert cli("new", path, "--register").code == 0
-
-
-def add_runs(db: Path, arm: str, values: list[float | None], statuses: list[str] | None = None) -> None:
-    con = sqlite3.connect(db)
-    arm_id, seeds = con.execute(
-        "SELECT arm.id, hypothesis.planned_seeds FROM arm JOIN hypothesis ON hypothesis.id = arm.hypothesis_id WHERE arm.name = ?",
-        (arm,)).fetchone()
-    for i, (seed, value) in enumerate(zip(json.loads(seeds), values)):
-        status = (statuses or ["succeeded"] * len(values))[i]
-        metrics = None if value is None else json.dumps({"val_loss": value})
-        cur = con.execute(
-            "INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics, wall_time_s,"
-            " git_commit, cancel_requested) VALUES (?, ?, 'planned', ?, 1, '2026-05-04', '2026-05-04', ?, ?, 'abc123', 0)",
-            (arm_id, seed, status, metrics, 12.5 + i))
-        for step in range(3):
-            con.execute("INSERT INTO metric_point (run_id, name, step, value) VALUES (?, 'loss', ?, ?)",
-                        (cur.lastrowid, step, 1.0 / (step + 1) + (value or 0) / 10))
-    con.commit()
-    con.close()
-
-
 @pytest.fixture
 def fixed_entry(cli, tmp_path, db_path, fixed_registration):
     make_entry(cli, tmp_path)

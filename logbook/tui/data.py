@@ -1,0 +1,157 @@
+"""What the terminal app shows, read from the logbook as plain data. No Textual in here: screens
+call these from thread workers and get back dicts and lists.
+
+The logbook list reads the cached verdict of each entry (computed by `logbook verdict` or when an
+entry is opened), so it stays fast with tens of thousands of entries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from logbook.db.engine import Store
+from logbook.db.models import Arm, Hypothesis, MetricPoint, Run
+from logbook.db.queries import iso, runs_of
+from logbook.entries import entry_detail
+from logbook.verdicts import COUNTED_ORIGINS, FINISHED, entry_verdict
+
+
+def entry_rows(store: Store) -> list[dict[str, Any]]:
+    """One row per entry for the logbook screen."""
+    with store.session() as session:
+        entries = session.exec(select(Hypothesis).order_by(Hypothesis.id)).all()
+        arm_counts = dict(session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all())
+        finished = dict(session.exec(
+            select(Arm.hypothesis_id, func.count()).join(Run, Run.arm_id == Arm.id)
+            .where(col(Run.status).in_(FINISHED), col(Run.seed_origin).in_(COUNTED_ORIGINS))
+            .group_by(Arm.hypothesis_id)).all())
+        active = dict(session.exec(
+            select(Arm.hypothesis_id, func.count()).join(Run, Run.arm_id == Arm.id)
+            .where(col(Run.status).in_(("queued", "running"))).group_by(Arm.hypothesis_id)).all())
+        last_run = dict(session.exec(
+            select(Arm.hypothesis_id, func.max(Run.ended_at)).join(Run, Run.arm_id == Arm.id)
+            .group_by(Arm.hypothesis_id)).all())
+    rows = []
+    for e in entries:
+        detail = e.verdict_detail or {}
+        comparisons = detail.get("comparisons") or []
+        best = max(comparisons, key=lambda c: _finite(c.get("effect"), -math.inf), default=None)
+        last = max(filter(None, (iso(e.updated_at), iso(last_run.get(e.id)))), default=None)
+        arms = arm_counts.get(e.id, 0)
+        rows.append({
+            "id": e.id, "slug": e.slug, "title": e.title, "metric": e.metric, "goal": e.goal, "arms": arms,
+            "done": finished.get(e.id, 0), "planned": arms * e.seeds_per_arm, "active": active.get(e.id, 0),
+            "effect": None if best is None else best.get("effect"),
+            "ci_low": None if best is None else best.get("ci_low"),
+            "ci_high": None if best is None else best.get("ci_high"),
+            "verdict": e.verdict or "pending", "status": e.status, "tags": list(e.tags or []),
+            "last_activity": last,
+        })
+    return rows
+
+
+def _finite(value: Any, default: float) -> float:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else default
+
+
+def matches(row: dict[str, Any], query: str) -> bool:
+    """The `/` filter: words match title, slug or metric; ``tag:X`` and ``verdict:X`` match exactly."""
+    for word in query.lower().split():
+        if word.startswith("tag:"):
+            if word[4:] not in [t.lower() for t in row["tags"]]:
+                return False
+        elif word.startswith("verdict:"):
+            if row["verdict"] != word[8:]:
+                return False
+        elif word not in f"{row['title']} {row['slug']} {row['metric']}".lower():
+            return False
+    return True
+
+
+def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
+    """Everything the entry screen shows; computes (and caches) the verdict."""
+    ref = str(entry_id)
+    detail = entry_detail(store, ref)
+    verdict = entry_verdict(store, ref, cache=True)
+    with store.session() as session:
+        pairs = runs_of(session, entry_id)
+    runs = [
+        {"id": run.id, "arm": arm.name, "seed": run.seed, "origin": run.seed_origin, "status": run.status,
+         "value": (run.final_metrics or {}).get(detail["metric"]), "wall_time_s": run.wall_time_s,
+         "device": run.device, "attempt": run.attempt, "error": (run.error_tail or "").strip().splitlines()[-1:] or [""]}
+        for arm, run in pairs
+    ]
+    counted = {r["id"] for r in runs if r["origin"] in COUNTED_ORIGINS}
+    return {"entry": detail, "verdict": verdict, "runs": runs,
+            "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})}
+
+
+def mean_curves(store: Store, run_arms: dict[int, str], name: str | None = None) -> dict[str, dict[str, list[float]]]:
+    """Per arm, the mean over seeds of one logged metric per step (``loss`` if present)."""
+    if not run_arms:
+        return {}
+    with store.session() as session:
+        names = session.exec(select(MetricPoint.name).where(col(MetricPoint.run_id).in_(list(run_arms))).distinct()).all()
+        if not names:
+            return {}
+        name = name if name in names else ("loss" if "loss" in names else sorted(names)[0])
+        rows = session.exec(select(MetricPoint.run_id, MetricPoint.step, MetricPoint.value)
+                            .where(col(MetricPoint.run_id).in_(list(run_arms)), MetricPoint.name == name)).all()
+    sums: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run_id, step, value in rows:
+        if value is not None and math.isfinite(value):
+            sums[run_arms[run_id]][step].append(value)
+    return {"name": name, "arms": {arm: [sum(v) / len(v) for _, v in sorted(steps.items())] for arm, steps in sums.items()}}
+
+
+def run_view(store: Store, run_id: int, log_lines: int = 40) -> dict[str, Any]:
+    """One run: its row, log tail, curves and provenance."""
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        arm = session.get(Arm, run.arm_id)
+        entry = session.get(Hypothesis, arm.hypothesis_id)
+        points = session.exec(select(MetricPoint.name, MetricPoint.step, MetricPoint.value)
+                              .where(MetricPoint.run_id == run_id).order_by(MetricPoint.name, MetricPoint.step)).all()
+    curves: dict[str, list[float]] = defaultdict(list)
+    for name, _, value in points:
+        curves[name].append(math.nan if value is None else value)
+    log = ""
+    if run.log_path and Path(run.log_path).exists():
+        log = "\n".join(Path(run.log_path).read_text(errors="replace").splitlines()[-log_lines:])
+    duration = run.wall_time_s
+    return {
+        "id": run.id, "entry": entry.slug, "entry_id": entry.id, "arm": arm.name, "seed": run.seed, "status": run.status,
+        "origin": run.seed_origin, "attempt": run.attempt, "device": run.device, "gpu": run.gpu, "duration_s": duration,
+        "started_at": iso(run.started_at), "ended_at": iso(run.ended_at), "final_metrics": run.final_metrics or {},
+        "error": run.error_tail, "log": log, "curves": dict(curves), "commit": run.git_commit or entry.git_commit,
+        "diff": entry.git_diff or "", "environment": run.environment or {}, "determinism": run.determinism or {},
+        "batch_size": run.batch_size,
+    }
+
+
+def environment_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Keys whose values differ between two recorded environments (nested keys joined by dots)."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            out += environment_diff(left, right, f"{prefix}{key}.")
+        elif left != right:
+            out.append((f"{prefix}{key}", left, right))
+    return out
+
+
+def previous_run(store: Store, run_id: int) -> int | None:
+    """Another finished run of the same entry to compare environments with (the one before)."""
+    with store.session() as session:
+        arm_id = session.get(Run, run_id).arm_id
+        entry_id = session.get(Arm, arm_id).hypothesis_id
+        return session.exec(select(Run.id).join(Arm, Arm.id == Run.arm_id)
+                            .where(Arm.hypothesis_id == entry_id, Run.id != run_id, col(Run.status).in_(FINISHED))
+                            .order_by(col(Run.id).desc())).first()

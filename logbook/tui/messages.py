@@ -1,0 +1,40 @@
+"""Messages of the terminal app, named as past events. Workers post them; handlers act on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class EntriesLoaded(Message):
+    def __init__(self, rows: list[dict[str, Any]]):
+        super().__init__()
+        self.rows = rows
+
+
+class EntryLoaded(Message):
+    def __init__(self, view: dict[str, Any]):
+        super().__init__()
+        self.view = view
+
+
+class RunLoaded(Message):
+    def __init__(self, view: dict[str, Any], compare: dict[str, Any] | None):
+        super().__init__()
+        self.view = view
+        self.compare = compare
+
+
+class QueueLoaded(Message):
+    def __init__(self, info: dict[str, Any]):
+        super().__init__()
+        self.info = info
+
+
+class ActionFinished(Message):
+    """An action (run, cancel, export, ...) completed; ``text`` says what happened."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text

@@ -1,0 +1,245 @@
+"""The entry screen: the registered hypothesis, every seed's outcome, the verdict, and actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from logbook.tui.messages import ActionFinished, EntryLoaded
+from logbook.tui.screens.base import BaseScreen
+from logbook.tui.screens.modals import FormScreen
+from logbook.tui.widgets import BAD, Distribution, badge, number, sparkline
+
+
+def trimmed(text: Text) -> Text:
+    """The text without its final newline (a card ends at its last line)."""
+    text.rstrip()
+    return text
+
+
+class EntryScreen(BaseScreen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("r", "run", "Run"),
+        Binding("plus", "add_seeds", "+Seeds"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("R", "requeue", "Requeue"),
+        Binding("m", "amend", "Amend"),
+        Binding("e", "export", "Export"),
+        Binding("u", "audit", "Audit"),
+        Binding("pagedown", "page(1)", "Page down", show=False, priority=True),
+        Binding("pageup", "page(-1)", "Page up", show=False, priority=True),
+    ]
+
+    def __init__(self, entry_id: int):
+        super().__init__()
+        self.entry_id = entry_id
+        self.view: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="entry-body"):
+            yield Static(id="card", classes="card")
+            yield Static(id="verdict-panel", classes="card")
+            yield Distribution(id="distribution", classes="card")
+            yield Static(id="stats", classes="card")
+            yield Static(id="curves", classes="card")
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        for column in ("run", "arm", "seed", "origin", "status", "value", "time (s)", "note"):
+            table.add_column(column, key=column)
+        table.focus()  # arrows walk the runs, Enter opens one, PageUp/PageDown scroll the page
+        self.load()
+        self.set_interval(self.app.refresh_s, self.load)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load(self) -> None:
+        from logbook.tui.data import entry_view
+
+        self.post_message(EntryLoaded(entry_view(self.app.store, self.entry_id)))
+
+    def on_entry_loaded(self, message: EntryLoaded) -> None:
+        self.view = view = message.view
+        e, v = view["entry"], view["verdict"]
+        self.title, self.sub_title = e["title"], f"{e['slug']} · {e['status']}"
+        self.query_one("#card", Static).update(trimmed(self.card(e, v)))
+        self.query_one("#verdict-panel", Static).update(trimmed(self.verdict_text(v)))
+        self.query_one(Distribution).show(
+            [(a["name"], [x if x is not None else float("nan") for x in v["arms"][a["name"]]["values"]],
+              v["arms"][a["name"]]["excluded"]) for a in e["arms"]])
+        self.query_one("#stats", Static).update(trimmed(self.stats_text(v)))
+        self.query_one("#curves", Static).update(trimmed(self.curves_text(view["curves"], v.get("churn"))))
+        table = self.query_one("#runs", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for r in view["runs"]:
+            style = "red" if r["status"] in BAD else ("yellow" if r["status"] in ("queued", "running") else "")
+            table.add_row(str(r["id"]), r["arm"], str(r["seed"]), r["origin"], Text(r["status"], style=style),
+                          number(r["value"]), number(r["wall_time_s"], 3), Text(r["error"][0][:40], style="dim"),
+                          key=str(r["id"]))
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    @staticmethod
+    def card(e: dict[str, Any], v: dict[str, Any]) -> Text:
+        text = Text()
+        text.append(e["title"] + "\n", style="bold")
+        text.append(e["hypothesis"] + "\n")
+        direction = "lower is better" if e["goal"] == "minimize" else "higher is better"
+        delta = "auto (0.95 pooled sd, a default)" if e["min_effect"] is None else number(e["min_effect"])
+        text.append(f"{e['metric']} ({direction}) · δ = {delta} · α = {number(e['alpha'])}, family of {v['family_size']}"
+                    f" · {e['seeds']} seeds per arm · trainer {e['trainer'].get('name') or 'command'}\n", style="dim")
+        git = e["git"]
+        if e["registered_at"]:
+            where = (f"commit {(git['commit'] or 'none')[:12]}" + (" (dirty)" if git["dirty"] else " (clean)")
+                     if git["in_repo"] else "outside git")
+            ok = "verified" if e["registration_verified"] else "DOES NOT MATCH"
+            text.append(f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… {ok}\n", style="dim")
+        else:
+            text.append("draft: not registered\n", style="yellow")
+        for a in e["amendments"]:
+            text.append(f"amended {a['at']}: {a['field']} {a['old']!r} → {a['new']!r} ({a['reason']})\n", style="italic")
+        return text
+
+    @staticmethod
+    def verdict_text(v: dict[str, Any]) -> Text:
+        text = Text()
+        text.append_text(badge(v["verdict"]))
+        interval = "anytime-valid interval" if v["interval"] == "anytime" else "Welch interval"
+        text.append(f"  {interval}: {v['interval_reason']}\n")
+        for c in v["comparisons"]:
+            text.append_text(badge(c["verdict"]))
+            text.append(f" {c['candidate_name']}: {c['sentence']}")
+            if c["verdict"] == "inconclusive" and c.get("seeds_needed"):
+                text.append(f" (about {c['seeds_needed']} seeds per arm would settle it)", style="bold")
+            text.append("\n")
+        return text
+
+    @staticmethod
+    def stats_text(v: dict[str, Any]) -> Text:
+        text = Text("arm            n  excl  mean ± sd            median    IQM       wall s\n", style="bold")
+        seen = set()
+        for c in v["comparisons"]:
+            for name, summary, excluded in ((c["baseline_name"], c["baseline"], c["excluded_baseline"]),
+                                            (c["candidate_name"], c["candidate"], c["excluded_candidate"])):
+                if name in seen:
+                    continue
+                seen.add(name)
+                wall = v["arms"][name]["mean_wall_time_s"]
+                text.append(f"{name[:12]:<12} {summary['n']:>3} {excluded:>5}  {number(summary['mean']):>9} ± {number(summary['sd']):<9}"
+                            f" {number(summary['median']):>9} {number(summary['iqm']):>9} {number(wall, 3):>8}\n")
+        for c in v["comparisons"]:
+            text.append(f"{c['candidate_name']}: effect {number(c['effect'])} [{number(c['ci_low'])}, {number(c['ci_high'])}]"
+                        f" · P(C>B) {number(c['prob_improvement'], 3)} · p(Holm) {number(c['p_value_holm'], 3)}"
+                        f" · bootstrap [{number(c['bootstrap_low'])}, {number(c['bootstrap_high'])}]\n", style="dim")
+        return text
+
+    @staticmethod
+    def curves_text(curves: dict[str, Any], churn: dict[str, Any] | None) -> Text:
+        text = Text()
+        if curves:
+            text.append(f"learning curves: mean {curves['name']} over seeds\n", style="bold")
+            for arm, values in curves["arms"].items():
+                text.append(f"{arm[:12]:<12} {sparkline(values)}  {number(values[0], 3)} → {number(values[-1], 3)}\n")
+        else:
+            text.append("no learning curves yet\n", style="dim")
+        if churn:
+            text.append("prediction difference / churn between seeds\n", style="bold")
+            for arm, w in churn["within"].items():
+                text.append(f"{arm[:12]:<12} within: PD {number(w['prediction_difference'], 3)}, churn {number(w['churn'], 3)}\n")
+            for arm, b in churn["between"].items():
+                text.append(f"{arm[:12]:<12} vs baseline: PD {number(b['prediction_difference'], 3)}, churn {number(b['churn'], 3)}\n")
+        return text
+
+    @on(DataTable.RowSelected, "#runs")
+    def open_run(self, event: DataTable.RowSelected) -> None:
+        from logbook.tui.screens.run import RunScreen
+
+        self.app.push_screen(RunScreen(int(event.row_key.value)))
+
+    def action_page(self, direction: int) -> None:
+        body = self.query_one("#entry-body", VerticalScroll)
+        body.scroll_to(y=body.scroll_y + direction * max(1, body.size.height - 2))
+
+    # ---- actions: each runs in a thread worker and reports what it did ----------------------
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def act(self, what: str, **kwargs: Any) -> None:
+        from logbook.engine import queue
+
+        store, ref = self.app.store, str(self.entry_id)
+        if what == "run":
+            ids = queue.enqueue(store, ref, kwargs.get("extra"))
+            pid = queue.ensure_worker(store)
+            text = f"queued {len(ids)} runs" + (f"; started worker {pid}" if pid else "")
+        elif what == "cancel":
+            counts = queue.cancel(store, ref)
+            text = f"cancelled {counts.get('cancelled', 0)} queued, stopping {counts.get('stopping', 0)} running"
+        elif what == "requeue":
+            ids = queue.requeue(store, ref)
+            pid = queue.ensure_worker(store) if ids else None
+            text = f"requeued {len(ids)} runs" + (f"; started worker {pid}" if pid else "")
+        elif what == "amend":
+            from logbook.entries import amend
+
+            amendment = amend(store, ref, kwargs["field"], kwargs["value"], kwargs["reason"])
+            text = f"amended {amendment.field}"
+        elif what == "export":
+            from logbook.export.writer import export
+
+            out = store.path.parent / "exports"
+            written = export(store, [ref], all_entries=False, verdicts=None, fmt="md", out=out)
+            text = f"wrote {written[0]}"
+        elif what == "audit":
+            from logbook.audit import start_audit
+
+            started = start_audit(store, ref)
+            queue.ensure_worker(store)
+            text = f"audit {started['audit']}: {len(started['runs'])} runs on committed fresh seeds"
+        else:
+            raise ValueError(what)
+        self.post_message(ActionFinished(text))
+        self.load()
+
+    def action_run(self) -> None:
+        self.act("run")
+
+    def action_add_seeds(self) -> None:
+        def submitted(values: dict | None) -> None:
+            if values and values["seeds"].strip().isdigit():
+                self.act("run", extra=int(values["seeds"]))
+            elif values is not None:
+                self.notify("expected a whole number of seeds per arm", severity="error")
+
+        self.app.push_screen(FormScreen("Add seeds per arm (judged with the anytime-valid interval)",
+                                        [("seeds", "seeds per arm, e.g. 5")]), submitted)
+
+    def action_cancel(self) -> None:
+        self.act("cancel")
+
+    def action_requeue(self) -> None:
+        self.act("requeue")
+
+    def action_amend(self) -> None:
+        def submitted(values: dict | None) -> None:
+            if values:
+                self.act("amend", **values)
+
+        self.app.push_screen(FormScreen("Amend the registered entry (dated, with a reason)", [
+            ("field", "field: title, hypothesis, notes, tags, seeds, min_effect, alpha, arms.NAME"),
+            ("value", "value (YAML: 0.02, [a, b], {lr: 0.01})"), ("reason", "reason")]), submitted)
+
+    def action_export(self) -> None:
+        self.act("export")
+
+    def action_audit(self) -> None:
+        self.act("audit")

@@ -1,0 +1,173 @@
+"""The logbook screen: every entry as a row, filterable and sortable; Enter opens one."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Input
+
+from logbook.tui.data import entry_rows, matches
+from logbook.tui.messages import ActionFinished, EntriesLoaded
+from logbook.tui.screens.base import BaseScreen
+from logbook.tui.screens.modals import ErrorScreen
+from logbook.tui.widgets import badge, number
+
+COLUMNS = ("#", "title", "verdict", "effect [interval]", "seeds", "metric", "arms", "status", "last activity")
+TITLE_WIDTH = 30  # so the verdict stays on screen at 80 columns
+SORTS = {"#": "id", "title": "title", "verdict": "verdict", "effect [interval]": "effect", "last activity": "last_activity",
+         "status": "status", "metric": "metric"}
+
+
+class LogbookScreen(BaseScreen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("s", "sort", "Sort"),
+        Binding("n", "new_entry", "New"),
+        Binding("Q", "app.queue", "Queue"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+        self.sort_key, self.reverse = "id", False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter: words, tag:rnn, verdict:negative", id="filter")
+        yield DataTable(id="entries", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for column in COLUMNS:
+            table.add_column(column, key=column)
+        table.focus()
+        self.load()
+        self.set_interval(self.app.refresh_s, self.load)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load(self) -> None:
+        self.post_message(EntriesLoaded(entry_rows(self.app.store)))
+
+    def on_entries_loaded(self, message: EntriesLoaded) -> None:
+        self.rows = message.rows
+        self.show_rows()
+
+    def show_rows(self) -> None:
+        table = self.query_one(DataTable)
+        current = None
+        if table.row_count and table.cursor_row < table.row_count:
+            current = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        query = self.query_one("#filter", Input).value
+        rows = [r for r in self.rows if matches(r, query)]
+        key = self.sort_key
+        rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0), reverse=self.reverse)
+        table.clear()
+        for r in rows:
+            arrow = "↓" if r["goal"] == "minimize" else "↑"
+            effect = "–" if r["effect"] is None else f"{number(r['effect'], 3)} [{number(r['ci_low'], 3)}, {number(r['ci_high'], 3)}]"
+            seeds = f"{r['done']}/{r['planned']}" + (f" +{r['active']}" if r["active"] else "")
+            title = r["title"] if len(r["title"]) <= TITLE_WIDTH else r["title"][: TITLE_WIDTH - 1] + "…"
+            table.add_row(
+                str(r["id"]), Text(title), badge(r["verdict"]), effect, seeds, Text(f"{r['metric']} {arrow}"),
+                str(r["arms"]), r["status"], (r["last_activity"] or "")[:16].replace("T", " "), key=str(r["id"]),
+            )
+        if current is not None and current in {str(r["id"]) for r in rows}:
+            table.move_cursor(row=table.get_row_index(current))
+        self.sub_title = f"{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+
+    @on(DataTable.RowSelected, "#entries")
+    def open_entry(self, event: DataTable.RowSelected) -> None:
+        from logbook.tui.screens.entry import EntryScreen
+
+        self.app.push_screen(EntryScreen(int(event.row_key.value)))
+
+    @on(DataTable.HeaderSelected, "#entries")
+    def sort_by_header(self, event: DataTable.HeaderSelected) -> None:
+        key = SORTS.get(str(event.column_key.value))
+        if key:
+            self.reverse = not self.reverse if key == self.sort_key else False
+            self.sort_key = key
+            self.show_rows()
+
+    def action_sort(self) -> None:
+        order = list(dict.fromkeys(SORTS.values()))
+        self.sort_key = order[(order.index(self.sort_key) + 1) % len(order)]
+        self.reverse = self.sort_key in ("last_activity", "effect")
+        self.notify(f"sorted by {self.sort_key}")
+        self.show_rows()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.query_one(DataTable).focus()
+        self.show_rows()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self) -> None:
+        self.show_rows()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    # ---- new entry: $EDITOR on a template, validated with the CLI's messages -----------------
+
+    def action_new_entry(self, text: str | None = None) -> None:
+        if text is None:
+            text = (resources.files("logbook") / "data" / "gated-rnn.yaml").read_text(encoding="utf-8")
+        path = Path(tempfile.mkdtemp(prefix="logbook-new-")) / "hypothesis.yaml"
+        path.write_text(text, encoding="utf-8")
+        self.app.edit_file(path)
+        self.check_new_entry(path)
+
+    def check_new_entry(self, path: Path) -> None:
+        from logbook.entryfile import load_entry_file
+        from logbook.errors import InputError
+
+        try:
+            spec = load_entry_file(path)
+        except InputError as exc:
+            def again(edit: bool | None) -> None:
+                if edit:
+                    self.action_new_entry(path.read_text(encoding="utf-8"))
+
+            self.app.push_screen(ErrorScreen("The hypothesis file has problems; nothing was written",
+                                             "\n".join(exc.lines), retry=True), again)
+            return
+        self.register_entry(spec)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def register_entry(self, spec) -> None:  # noqa: ANN001
+        from logbook.entries import create_draft, register
+
+        entry = register(self.app.store, str(create_draft(self.app.store, spec).id))
+        self.post_message(ActionFinished(f"registered {entry.slug}"))
+        self.load()
+
+
+def editor_command(path: Path) -> list[str]:
+    """$VISUAL or $EDITOR (with its own arguments), else vi."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    return [*shlex.split(editor), str(path)]
+
+
+def run_editor(path: Path) -> None:
+    subprocess.run(editor_command(path), check=False)

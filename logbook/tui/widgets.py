@@ -1,0 +1,88 @@
+"""Widgets and renderers of the terminal app: verdict badges, per-seed distributions, curves."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+VERDICT_STYLES = {
+    "positive": "bold black on green", "negative": "bold white on blue",
+    "inconclusive": "bold black on yellow", "pending": "bold white on grey37",
+}
+BAD = ("diverged", "failed", "crashed", "cancelled")
+
+
+def badge(verdict: str) -> Text:
+    return Text(f" {verdict.upper()} ", style=VERDICT_STYLES.get(verdict, "bold"))
+
+
+def number(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{digits}g}"
+
+
+def distribution(arms: list[tuple[str, list[float], int]], width: int = 48) -> Text:
+    """A strip plot per arm on one shared axis: every finite seed a dot (a digit where several
+    share a cell), under it the interquartile box ├─┼─┤ with the median, and the seeds left out
+    (diverged, failed) counted."""
+    finite = [v for _, values, _ in arms for v in values if math.isfinite(v)]
+    text = Text()
+    if not finite:
+        text.append("no finished seeds yet", style="dim")
+        return text
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    label_width = max(len(name) for name, _, _ in arms)
+
+    def cell(v: float) -> int:
+        return min(width - 1, max(0, int(round((v - low) / span * (width - 1)))))
+
+    for name, values, excluded in arms:
+        xs = sorted(v for v in values if math.isfinite(v))
+        row = [" "] * width
+        box = [" "] * width
+        if xs:
+            q1, median, q3 = (xs[int(round(p * (len(xs) - 1)))] for p in (0.25, 0.5, 0.75))
+            for position in range(cell(q1), cell(q3) + 1):
+                box[position] = "─"
+            box[cell(q1)], box[cell(q3)], box[cell(median)] = "├", "┤", "┼"
+            counts: dict[int, int] = {}
+            for v in xs:
+                counts[cell(v)] = counts.get(cell(v), 0) + 1
+            for position, n in counts.items():
+                row[position] = "●" if n == 1 else str(min(n, 9))
+        text.append(f"{name:>{label_width}} ", style="bold")
+        text.append("".join(row), style="cyan")
+        bad = excluded + sum(1 for v in values if not math.isfinite(v))
+        text.append(f"  n={len(xs)}" + (f" ✗{bad}" if bad else ""), style="red" if bad else "dim")
+        text.append("\n" + " " * (label_width + 1))
+        text.append("".join(box).rstrip(), style="dim")
+        text.append("\n")
+    text.append(f"{'':>{label_width}} {number(low):<{width // 2}}{number(high):>{width - width // 2}}", style="dim")
+    return text
+
+
+class Distribution(Static):
+    """The per-seed distribution of the entry's metric, every seed visible."""
+
+    def show(self, arms: list[tuple[str, list[float], int]]) -> None:
+        self.update(distribution(arms))
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    """A curve in block characters, resampled to ``width`` points."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return ""
+    if len(values) > width:
+        values = [values[int(i * (len(values) - 1) / (width - 1))] for i in range(width)]
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    return "".join(" " if not math.isfinite(v) else SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)

@@ -1,0 +1,256 @@
+"""The terminal app: Pilot tests of every screen and the main flows, SVG snapshots at 80×24 and
+120×40, and a smoke test of the real app in tmux."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_YAML, add_runs, make_entry
+
+FIXED_TIME = "2026-05-04 03:02:01.000000"
+
+
+def settle_times(db: Path) -> None:
+    """Fixed activity times, so screens (and snapshots) do not depend on when the test ran."""
+    con = sqlite3.connect(db)
+    con.execute("UPDATE hypothesis SET created_at = ?, updated_at = ?", (FIXED_TIME, FIXED_TIME))
+    con.execute("UPDATE run SET started_at = ?, ended_at = ?", (FIXED_TIME, FIXED_TIME))
+    con.commit()
+    con.close()
+
+
+@pytest.fixture
+def logbook_db(cli, tmp_path, db_path, fixed_registration):
+    """Three entries: a negative one with runs (one crashed), a positive one, and a draft."""
+    make_entry(cli, tmp_path, title="Extra output gate in the recurrent cell", tags="[rnn]")
+    add_runs(db_path, "baseline", [0.512, 0.498, 0.505, 0.520, 0.491, 0.509])
+    add_runs(db_path, "gated", [0.507, 0.502, 0.499, 0.515, None, 0.511], ["succeeded"] * 4 + ["crashed", "succeeded"])
+    make_entry(cli, tmp_path, title="Cosine schedule", tags="[optim]")
+    con = sqlite3.connect(db_path)
+    arms = con.execute("SELECT id, name FROM arm WHERE hypothesis_id = 2 ORDER BY id").fetchall()
+    con.close()
+    for (arm_id, name), shift in zip(arms, (0.0, -0.1)):
+        con = sqlite3.connect(db_path)
+        for i, seed in enumerate(json.loads(con.execute("SELECT planned_seeds FROM hypothesis WHERE id = 2").fetchone()[0])):
+            con.execute("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics,"
+                        " wall_time_s, cancel_requested) VALUES (?, ?, 'planned', 'succeeded', 1, ?, ?, ?, 3.0, 0)",
+                        (arm_id, seed, FIXED_TIME, FIXED_TIME, json.dumps({"val_loss": 0.5 + shift + 0.003 * i})))
+        con.commit()
+        con.close()
+    path = tmp_path / "draft.yaml"
+    path.write_text(EXAMPLE_YAML.replace("title: Extra output gate in the recurrent cell", "title: Idea not yet registered"))
+    assert cli("new", path).code == 0
+    for ref in ("1", "2"):
+        assert cli("verdict", ref).code == 0
+    settle_times(db_path)
+    return db_path
+
+
+def make_app(db):
+    from logbook.tui.app import LogbookApp
+
+    return LogbookApp(db, refresh_s=3600)  # no timed reloads: tests drive every change
+
+
+async def loaded(pilot, selector: str, rows: int = 1, timeout: float = 10.0):
+    """Wait until a screen's thread worker has filled ``selector`` (a DataTable) with ``rows``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        tables = pilot.app.screen.query(selector)
+        if tables and tables.first().row_count >= rows:
+            await pilot.pause(0.05)
+            return tables.first()
+    raise AssertionError(f"{selector} never got {rows} rows")
+
+
+async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db):
+    from textual.widgets import DataTable
+
+    app = make_app(logbook_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await loaded(pilot, "#entries", 3)
+        titles = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert titles == ["Extra output gate in the recu…", "Cosine schedule", "Idea not yet registered"]
+        verdicts = [str(table.get_row_at(i)[2]).strip() for i in range(3)]
+        assert verdicts == ["NEGATIVE", "POSITIVE", "PENDING"]
+        assert str(table.get_row_at(0)[4]) == "12/12"  # finished of planned seeds
+        await pilot.press("slash", *"verdict:positive")
+        assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == ["Cosine schedule"]
+        await pilot.press("escape")
+        assert table.row_count == 3
+        await pilot.press("slash", *"tag:rnn", "enter")  # the draft is tagged rnn too
+        assert table.row_count == 2 and isinstance(app.focused, DataTable)
+        await pilot.press("escape", "s")  # sort by title
+        assert [str(table.get_row_at(i)[1]) for i in range(3)][0] == "Cosine schedule"
+        assert table.cursor_row == 1  # the cursor stays on the entry it was on
+        await pilot.press("up", "enter")
+        await loaded(pilot, "#runs", 12)
+        assert type(app.screen).__name__ == "EntryScreen" and app.screen.entry_id == 2
+
+
+async def test_entry_screen_shows_card_verdict_distribution_and_runs(logbook_db):
+    from logbook.tui.screens.entry import EntryScreen
+
+    app = make_app(logbook_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        app.push_screen(EntryScreen(1))
+        runs = await loaded(pilot, "#runs", 12)
+        screen = app.screen
+        card = str(screen.query_one("#card").render())
+        assert "registered 2026-05-04T03:02:01Z at outside git" in card and "δ = 0.01" in card
+        verdict = str(screen.query_one("#verdict-panel").render())
+        assert "NEGATIVE" in verdict and "Improvements of δ = 0.01 or more are ruled out" in verdict
+        distribution = str(screen.query_one("#distribution").render())
+        assert "n=6" in distribution and "n=5 ✗1" in distribution  # the crashed seed is counted, not dropped
+        assert "baseline" in str(screen.query_one("#stats").render())
+        assert "loss" in str(screen.query_one("#curves").render())
+        statuses = [str(runs.get_row_at(i)[4]) for i in range(runs.row_count)]
+        assert statuses.count("crashed") == 1
+        runs.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert type(app.screen).__name__ == "RunScreen"
+        summary = str(app.screen.query_one("#summary").render())
+        assert "succeeded" in summary and "val_loss = 0.512" in summary
+        await pilot.press("d")
+        await pilot.pause(0.5)
+        assert "environment vs run" in str(app.screen.query_one("#provenance").render())
+        await pilot.press("escape", "escape")
+        assert type(app.screen).__name__ == "LogbookScreen"
+
+
+async def test_entry_actions_queue_cancel_and_amend(logbook_db, monkeypatch):
+    from logbook.engine import queue
+    from logbook.tui.screens.entry import EntryScreen
+
+    monkeypatch.setattr(queue, "ensure_worker", lambda store, **_: None)  # queue only: no worker in this test
+    app = make_app(logbook_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        app.push_screen(EntryScreen(1))
+        await loaded(pilot, "#runs", 12)
+        await pilot.press("plus")
+        await pilot.press(*"2", "enter")
+        await loaded(pilot, "#runs", 16)
+        await pilot.press("c")
+        await pilot.pause(0.5)
+        await pilot.press("m")
+        await pilot.press(*"min_effect", "enter", *"0.02", "enter", *"pilot noise", "enter")
+        await pilot.pause(0.8)
+    con = sqlite3.connect(logbook_db)
+    assert con.execute("SELECT seed_origin, status, count(*) FROM run WHERE status = 'cancelled' GROUP BY 1, 2").fetchall() == [("extra", "cancelled", 4)]
+    assert con.execute("SELECT field, new_value, reason FROM amendment").fetchall() == [("min_effect", 0.02, "pilot noise")]
+    con.close()
+
+
+async def test_errors_reach_one_modal(logbook_db):
+    from logbook.tui.screens.entry import EntryScreen
+
+    app = make_app(logbook_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        app.push_screen(EntryScreen(3))  # a draft cannot run
+        await pilot.pause(0.5)
+        await pilot.press("r")
+        await pilot.pause(0.8)
+        assert type(app.screen).__name__ == "ErrorScreen"
+        assert "is a draft; expected a registered entry" in str(app.screen.query_one("#error-text").render())
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "EntryScreen"
+
+
+async def test_new_entry_is_validated_in_place_and_written_only_when_valid(logbook_db, monkeypatch):
+    edits = iter([EXAMPLE_YAML.replace("goal: minimize", "goal: lower"), EXAMPLE_YAML.replace("Extra output gate", "Brand new gate")])
+    app = make_app(logbook_db)
+    monkeypatch.setattr(app, "edit_file", lambda path: path.write_text(next(edits)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "ErrorScreen"
+        assert "goal: expected minimize or maximize, got 'lower'" in str(app.screen.query_one("#error-text").render())
+        con = sqlite3.connect(logbook_db)
+        assert con.execute("SELECT count(*) FROM hypothesis").fetchone()[0] == 3
+        con.close()
+        await pilot.press("enter")  # edit again
+        await loaded(pilot, "#entries", 4)
+    con = sqlite3.connect(logbook_db)
+    assert con.execute("SELECT title, status FROM hypothesis WHERE id = 4").fetchone() == ("Brand new gate in the recurrent cell", "registered")
+    con.close()
+
+
+async def test_queue_screen_help_and_theme(logbook_db):
+    app = make_app(logbook_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        await pilot.press("Q")
+        await pilot.pause(0.5)
+        assert type(app.screen).__name__ == "QueueScreen"
+        assert "0 worker(s) running" in str(app.screen.query_one("#workers").render())
+        await pilot.press("escape", "question_mark")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        dark = app.current_theme.dark
+        await pilot.press("t")
+        assert app.current_theme.dark is not dark
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Queue", "Keys", "New entry"} <= set(commands)
+
+
+def _snapshot_run_before(selector: str, rows: int, screen=None):
+    async def run_before(pilot) -> None:
+        await loaded(pilot, "#entries", 3)
+        if screen is not None:
+            pilot.app.push_screen(screen())
+            await loaded(pilot, selector, rows)
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_logbook(snap_compare, logbook_db, size):
+    assert snap_compare(make_app(logbook_db), terminal_size=size, run_before=_snapshot_run_before("#entries", 3))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_entry(snap_compare, logbook_db, size):
+    from logbook.tui.screens.entry import EntryScreen
+
+    assert snap_compare(make_app(logbook_db), terminal_size=size,
+                        run_before=_snapshot_run_before("#runs", 12, lambda: EntryScreen(1)))
+
+
+def test_tmux_smoke(logbook_db, tmp_path):
+    """The real app in a real terminal: the badge on the list, then the entry screen."""
+    tmux = shutil.which("tmux")
+    assert tmux, "this test needs tmux; `make test` installs it (apt-get install tmux)"
+    session = f"logbook-smoke-{time.monotonic_ns()}"
+    command = f"{sys.executable} -m logbook --db {logbook_db} tui"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+        deadline = time.monotonic() + 30
+        while "NEGATIVE" not in screen() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        text = screen()
+        assert "Extra output gate" in text and "NEGATIVE" in text and "POSITIVE" in text
+        subprocess.run([tmux, "send-keys", "-t", session, "Enter"], check=True)
+        deadline = time.monotonic() + 30
+        while "ruled out" not in screen() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        text = screen()
+        assert "Improvements of δ = 0.01" in text and "esc Back" in text
+        subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
