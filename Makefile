@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo setup clean tex
+.PHONY: test demo setup clean system-deps
 
 setup: $(STAMP)
 
@@ -21,14 +21,17 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# A TeX engine lets the export tests compile LaTeX; without one they check it with a LaTeX parser.
-tex:
-	@command -v pdflatex >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+# System tools the tests use: tmux (the terminal app's smoke test) and a TeX engine (the LaTeX
+# export is compiled; without TeX it is still checked with a LaTeX parser). Installed with apt-get
+# when missing and this is root; otherwise the tests say what they need.
+system-deps:
+	@command -v tmux >/dev/null 2>&1 && command -v pdflatex >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	   texlive-latex-base texlive-latex-recommended >/dev/null) ; } || \
-	  echo "note: no pdflatex; LaTeX exports are checked with a parser only"
+	   tmux texlive-latex-base texlive-latex-recommended >/dev/null) ; } || \
+	  echo "note: could not install tmux/pdflatex; the tests that need them will say so"
 
-test: $(STAMP) tex
+test: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

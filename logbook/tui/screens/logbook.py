@@ -22,8 +22,10 @@ from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ErrorScreen
 from logbook.tui.widgets import badge, number
 
-COLUMNS = ("#", "title", "verdict", "effect [interval]", "seeds", "metric", "arms", "status", "last activity")
+COLUMNS = {"#": 5, "title": 30, "verdict": 14, "effect [interval]": 26, "seeds": 9, "metric": 14, "arms": 4, "status": 10,
+           "last activity": 16}  # fixed widths: the table never re-measures its cells while filtering
 TITLE_WIDTH = 30  # so the verdict stays on screen at 80 columns
+PAGE = 40  # rows put in the table at a time; more come as the cursor reaches the end
 SORTS = {"#": "id", "title": "title", "verdict": "verdict", "effect [interval]": "effect", "last activity": "last_activity",
          "status": "status", "metric": "metric"}
 
@@ -40,7 +42,9 @@ class LogbookScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []
+        self.matching = 0
         self.sort_key, self.reverse = "id", False
+        self.limit = PAGE
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -50,8 +54,8 @@ class LogbookScreen(BaseScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
+        for column, width in COLUMNS.items():
+            table.add_column(column, key=column, width=width)
         table.focus()
         self.load()
         self.set_interval(self.app.refresh_s, self.load)
@@ -62,7 +66,12 @@ class LogbookScreen(BaseScreen):
 
     def on_entries_loaded(self, message: EntriesLoaded) -> None:
         self.rows = message.rows
+        self.sort_rows()
         self.show_rows()
+
+    def sort_rows(self) -> None:
+        key = self.sort_key
+        self.rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0), reverse=self.reverse)
 
     def show_rows(self) -> None:
         table = self.query_one(DataTable)
@@ -70,11 +79,10 @@ class LogbookScreen(BaseScreen):
         if table.row_count and table.cursor_row < table.row_count:
             current = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         query = self.query_one("#filter", Input).value
-        rows = [r for r in self.rows if matches(r, query)]
-        key = self.sort_key
-        rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0), reverse=self.reverse)
+        rows = [r for r in self.rows if matches(r, query)]  # self.rows is kept sorted
+        self.matching = len(rows)
         table.clear()
-        for r in rows:
+        for r in rows[: self.limit]:
             arrow = "↓" if r["goal"] == "minimize" else "↑"
             effect = "–" if r["effect"] is None else f"{number(r['effect'], 3)} [{number(r['ci_low'], 3)}, {number(r['ci_high'], 3)}]"
             seeds = f"{r['done']}/{r['planned']}" + (f" +{r['active']}" if r["active"] else "")
@@ -83,9 +91,17 @@ class LogbookScreen(BaseScreen):
                 str(r["id"]), Text(title), badge(r["verdict"]), effect, seeds, Text(f"{r['metric']} {arrow}"),
                 str(r["arms"]), r["status"], (r["last_activity"] or "")[:16].replace("T", " "), key=str(r["id"]),
             )
-        if current is not None and current in {str(r["id"]) for r in rows}:
+        if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
-        self.sub_title = f"{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+        shown = f"showing {table.row_count} of " if table.row_count < len(rows) else ""
+        self.sub_title = f"{shown}{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+
+    @on(DataTable.RowHighlighted, "#entries")
+    def load_more(self, event: DataTable.RowHighlighted) -> None:
+        table = self.query_one(DataTable)
+        if event.cursor_row >= table.row_count - 1 and table.row_count < self.matching:
+            self.limit += PAGE
+            self.show_rows()
 
     @on(DataTable.RowSelected, "#entries")
     def open_entry(self, event: DataTable.RowSelected) -> None:
@@ -99,6 +115,7 @@ class LogbookScreen(BaseScreen):
         if key:
             self.reverse = not self.reverse if key == self.sort_key else False
             self.sort_key = key
+            self.sort_rows()
             self.show_rows()
 
     def action_sort(self) -> None:
@@ -106,6 +123,7 @@ class LogbookScreen(BaseScreen):
         self.sort_key = order[(order.index(self.sort_key) + 1) % len(order)]
         self.reverse = self.sort_key in ("last_activity", "effect")
         self.notify(f"sorted by {self.sort_key}")
+        self.sort_rows()
         self.show_rows()
 
     def action_filter(self) -> None:
@@ -122,6 +140,7 @@ class LogbookScreen(BaseScreen):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self) -> None:
+        self.limit = PAGE
         self.show_rows()
 
     @on(Input.Submitted, "#filter")

@@ -1,0 +1,146 @@
+"""Terminal-app speed on a large logbook: time to first paint and to apply a filter keystroke.
+
+Builds (with bulk inserts) a logbook of 10,000 entries, 200,000 runs and, by default, 20 million
+metric points, then starts the real app headless at 120×40 and measures:
+- first paint: from constructing the app (opening the database included) until the logbook table
+  shows its first rows;
+- a filter keystroke: from typing one character in the `/` filter until the table shows the result;
+and records the query plans of the logbook screen's queries (they must use indexes).
+Goal: first paint ≤ 1.0 s, a filter keystroke ≤ 50 ms.
+
+Run: .venv/bin/python benchmarks/tui.py [--entries 10000] [--runs-per-arm 10] [--points-per-run 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import record  # noqa: E402
+
+from logbook.db.engine import open_store  # noqa: E402
+
+WORDS = "gate attention dropout schedule warmup norm residual mixup label smoothing depth width ema".split()
+
+
+def build(db: Path, entries: int, runs_per_arm: int, points_per_run: int) -> dict[str, float]:
+    open_store(db).dispose()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA synchronous = OFF")
+    rng = random.Random(0)
+    started = time.perf_counter()
+    now = "2026-11-22 12:00:00.000000"
+    con.executemany(
+        "INSERT INTO hypothesis (id, slug, title, statement, metric, goal, alpha, seeds_per_arm, planned_seeds, trainer,"
+        " baseline_arm, deterministic, tags, notes, status, verdict, verdict_detail, source_text, created_at, updated_at)"
+        " VALUES (?, ?, ?, 'h', 'val_loss', 'minimize', 0.05, ?, '[]', '{\"name\": \"seq-gating\"}', 'baseline', 0, ?, '',"
+        " 'concluded', ?, ?, '', ?, ?)",
+        [(i, f"entry-{i}", f"{rng.choice(WORDS)} {rng.choice(WORDS)} variant {i}", runs_per_arm,
+          json.dumps([rng.choice(WORDS)]), v, json.dumps({"comparisons": [{"effect": rng.gauss(0, 0.01), "ci_low": -0.02, "ci_high": 0.02}]}),
+          now, now)
+         for i in range(1, entries + 1) for v in [rng.choice(["positive", "negative", "inconclusive"])]])
+    con.executemany("INSERT INTO arm (id, hypothesis_id, name, role, position, trainer, config, config_hash, created_at, added_by_amendment)"
+                    " VALUES (?, ?, ?, ?, ?, '{}', '{}', 'x', ?, 0)",
+                    [(2 * i + k - 1, i, name, role, k, now) for i in range(1, entries + 1)
+                     for k, (name, role) in enumerate((("baseline", "baseline"), ("gated", "candidate")))])
+    run_rows = [(arm, seed, now, now, json.dumps({"val_loss": rng.random()})) for arm in range(1, 2 * entries + 1)
+                for seed in range(runs_per_arm)]
+    con.executemany("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics, cancel_requested)"
+                    " VALUES (?, ?, 'planned', 'succeeded', 1, ?, ?, ?, 0)", run_rows)
+    con.commit()
+    n_runs = len(run_rows)
+    batch = 1_000_000
+    total = n_runs * points_per_run
+    for start in range(0, total, batch):
+        con.executemany("INSERT INTO metric_point (run_id, name, step, value) VALUES (?, 'loss', ?, ?)",
+                        ((1 + (j // points_per_run), j % points_per_run, 1.0 / (1 + j % points_per_run))
+                         for j in range(start, min(total, start + batch))))
+        con.commit()
+    con.close()
+    return {"runs": n_runs, "points": total, "build_s": time.perf_counter() - started}
+
+
+def query_plans(db: Path) -> list[str]:
+    con = sqlite3.connect(db)
+    plans = []
+    for sql in ("SELECT arm.hypothesis_id, count(*) FROM arm JOIN run ON run.arm_id = arm.id GROUP BY arm.hypothesis_id",
+                "SELECT name, step, value FROM metric_point WHERE run_id = 5 ORDER BY name, step"):
+        plans.append("; ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql)))
+    con.close()
+    return plans
+
+
+async def measure(db: Path, keystrokes: int) -> tuple[float, list[float]]:
+    from logbook.tui.app import LogbookApp
+
+    started = time.perf_counter()
+    app = LogbookApp(db, refresh_s=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while True:
+            tables = app.screen.query("#entries")
+            if tables and tables.first().row_count:
+                break
+            await asyncio.sleep(0.005)
+        first_paint = time.perf_counter() - started
+        await pilot.press("slash")
+        screen, table = app.screen, tables.first()
+        times: list[float] = []
+        original = screen.show_rows
+
+        def timed_show_rows() -> None:
+            # From the filter's change to the end of the repaint that shows the new rows.
+            start = time.perf_counter()
+            original()
+            screen.call_after_refresh(lambda: times.append(time.perf_counter() - start))
+
+        screen.show_rows = timed_show_rows
+        for word in ("gate", "norm", "depth")[: max(1, keystrokes // 4)]:
+            for ch in word:
+                await pilot.press(ch)
+            for _ in word:
+                await pilot.press("backspace")
+        await pilot.pause(0.2)
+        assert table.row_count
+    return first_paint, times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--runs-per-arm", type=int, default=10)
+    parser.add_argument("--points-per-run", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "big.db"
+        built = build(db, args.entries, args.runs_per_arm, args.points_per_run)
+        size_mb = db.stat().st_size / 1e6
+        plans = query_plans(db)
+        paints, keys = [], []
+        for _ in range(3):
+            paint, times = asyncio.run(measure(db, 12))
+            paints.append(paint)
+            keys += times
+    rows = [
+        ["logbook size", f"{args.entries:,} entries, {built['runs']:,} runs, {built['points']:,} metric points",
+         f"{size_mb:,.0f} MB", f"built in {built['build_s']:.0f} s"],
+        ["time to first paint (open database, load rows, show table)", "3 starts", f"median {statistics.median(paints):.2f} s",
+         f"max {max(paints):.2f} s (goal ≤ 1.0 s)"],
+        ["filter keystroke (filter 10k rows, redraw the table and repaint)", f"{len(keys)} keystrokes",
+         f"median {statistics.median(keys) * 1000:.0f} ms", f"p90 {sorted(keys)[int(0.9 * len(keys))] * 1000:.0f} ms (goal ≤ 50 ms)"],
+    ]
+    record("tui", "Terminal app on a large logbook", ["measure", "sample", "result", "detail"], rows,
+           ["Query plans: " + " | ".join(plans), "Headless (Textual run_test) at 120×40.",
+            "Command: .venv/bin/python benchmarks/tui.py " + " ".join(sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    main()
