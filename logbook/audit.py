@@ -42,7 +42,8 @@ from logbook.entries import canonical_json, draw_seeds, sha256_hex
 from logbook.errors import InputError, LogbookError
 from logbook.paths import runs_dir
 from logbook.stats import seeds_needed
-from logbook.verdicts import FINISHED, arms_report, collect, entry_verdict, judge
+from logbook.runstatus import FINISHED
+from logbook.verdicts import arms_report, collect, entry_verdict, judge
 
 AUDIT_MAX_SEEDS = 100
 AUDIT_POWER = 0.9

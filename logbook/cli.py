@@ -50,6 +50,29 @@ def _open_store(ctx: click.Context, *, create: bool = True):
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
+def wait_for_runs(store, run_ids: list[int], label: str, quiet: bool) -> None:  # noqa: ANN001
+    """A progress bar until every run in ``run_ids`` has finished (on stderr when ``quiet``)."""
+    import time
+
+    from sqlmodel import col, select
+
+    from logbook.db.models import Run
+    from logbook.runstatus import FINISHED
+
+    with click.progressbar(length=len(run_ids), label=label, show_pos=True,
+                           file=click.get_text_stream("stderr") if quiet else None) as bar:
+        done_before = 0
+        while True:
+            with store.session() as session:
+                statuses = session.exec(select(Run.status).where(col(Run.id).in_(run_ids))).all()
+            done = sum(s in FINISHED for s in statuses)
+            bar.update(done - done_before)
+            done_before = done
+            if done >= len(run_ids):
+                return
+            time.sleep(0.5)
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
-from logbook.cli import _open_store, cli, emit_json, json_option
+from logbook.cli import _open_store, cli, emit_json, json_option, wait_for_runs
 from logbook.errors import InputError
 
-TERMINAL = ("succeeded", "failed", "diverged", "crashed", "cancelled")
 OUTCOME_COLOURS = {"replicated": "green", "refuted": "red", "inconclusive": "yellow"}
-
-
-def _wait_for(store, run_ids: list[int], label: str, quiet: bool) -> None:  # noqa: ANN001
-    from sqlmodel import col, select
-
-    from logbook.db.models import Run
-
-    with click.progressbar(length=len(run_ids), label=label, show_pos=True,
-                           file=click.get_text_stream("stderr") if quiet else None) as bar:
-        done_before = 0
-        while True:
-            with store.session() as session:
-                statuses = session.exec(select(Run.status).where(col(Run.id).in_(run_ids))).all()
-            done = sum(s in TERMINAL for s in statuses)
-            bar.update(done - done_before)
-            done_before = done
-            if done >= len(run_ids):
-                return
-            time.sleep(0.5)
 
 
 def _print_audit(report: dict) -> None:
@@ -77,7 +55,7 @@ def audit(ctx: click.Context, entry: str, n_seeds: int | None, wait: bool, show:
             click.echo(f"audit {audit_id} of {started['entry']}: queued {len(started['runs'])} runs; "
                        f"commitment {started['commitment']}")
         if wait:
-            _wait_for(store, started["runs"], "audit runs", as_json)
+            wait_for_runs(store, started["runs"], "audit runs", as_json)
     report = audit_report(store, audit_id)
     if as_json:
         emit_json(report)
@@ -109,7 +87,7 @@ def rerun(ctx: click.Context, target: str, k: int | None, rerun_id: int | None, 
         if not no_worker:
             ensure_worker(store)
         if wait:
-            _wait_for(store, [new for _, new in pairs], "reruns", as_json)
+            wait_for_runs(store, [new for _, new in pairs], "reruns", as_json)
     reports = [compare_runs(store, a, b) for a, b in pairs]
     summary = {
         "reruns": reports,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
-from logbook.cli import _open_store, cli, emit_json, json_option
+from logbook.cli import _open_store, cli, emit_json, json_option, wait_for_runs
 
-TERMINAL = ("succeeded", "failed", "diverged", "crashed", "cancelled")
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
 batch_option = click.option("--batch", type=click.IntRange(min=1, max=256), default=1, show_default=True,
@@ -31,7 +28,7 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
             cpu_slots: int | None, batch: int, as_json: bool) -> None:
     """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
     from logbook.db.queries import resolve_entry
-    from logbook.engine.queue import ensure_worker, enqueue, entry_progress
+    from logbook.engine.queue import ensure_worker, enqueue, entry_progress, entry_run_ids
 
     store = _open_store(ctx, create=False)
     queued = enqueue(store, entry, extra)
@@ -44,20 +41,8 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
         click.echo(f"queued {len(queued)} runs of {slug} ({origin})"
                    + (f"; started worker pid {worker_pid}" if worker_pid else "; a worker is already running" if not no_worker else ""))
     if wait:
-        total = sum(entry_progress(store, entry_id).values())
-        done_before = 0
-        with click.progressbar(length=total, label="runs", show_pos=True, file=None if not as_json else click.get_text_stream("stderr")) as bar:
-            while True:
-                progress = entry_progress(store, entry_id)
-                done = sum(progress[s] for s in TERMINAL)
-                bar.update(done - done_before)
-                done_before = done
-                if done >= total:
-                    break
-                time.sleep(0.5)
-        progress = entry_progress(store, entry_id)
-    else:
-        progress = entry_progress(store, entry_id)
+        wait_for_runs(store, entry_run_ids(store, entry_id), "runs", as_json)
+    progress = entry_progress(store, entry_id)
     if as_json:
         emit_json({"entry": slug, "queued": queued, "worker_pid": worker_pid, "runs": dict(progress)})
     elif wait:

@@ -18,8 +18,7 @@ from pathlib import Path
 import click
 
 from logbook.cli import cli
-
-TERMINAL = ("succeeded", "failed", "diverged", "crashed", "cancelled")
+from logbook.runstatus import ACTIVE, FINISHED
 
 
 @cli.command()
@@ -71,7 +70,7 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
             with store.session() as session:
                 rows = session.exec(select(Run, Arm.name).join(Arm, Arm.id == Run.arm_id).where(Run.id.in_(run_ids))).all()
             for run, arm in sorted(rows, key=lambda r: (r[0].ended_at is None, r[0].ended_at or 0, r[0].id)):
-                if run.status in TERMINAL and run.id not in shown:
+                if run.status in FINISHED and run.id not in shown:
                     shown.add(run.id)
                     value = (run.final_metrics or {}).get(spec.metric)
                     text = f"{value:.4f}" if isinstance(value, float) else run.status
@@ -99,4 +98,4 @@ def _settled(store, run_ids: list[int]) -> bool:  # noqa: ANN001
     from logbook.db.models import Run
 
     with store.session() as session:
-        return not session.exec(select(Run.id).where(col(Run.id).in_(run_ids), col(Run.status).in_(("queued", "running")))).first()
+        return not session.exec(select(Run.id).where(col(Run.id).in_(run_ids), col(Run.status).in_(ACTIVE))).first()

@@ -21,9 +21,8 @@ from logbook.engine.procinfo import HOST, is_alive
 from logbook.entries import draw_seeds
 from logbook.errors import InputError
 from logbook.paths import runs_dir
+from logbook.runstatus import ACTIVE, RETRYABLE
 
-ACTIVE = ("queued", "running")
-RETRYABLE = ("failed", "crashed", "cancelled", "diverged")
 
 
 def enqueue(store: Store, ref: str, extra_seeds: int | None = None) -> list[int]:
@@ -133,6 +132,11 @@ def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None
     with open(log_path, "ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return process.pid
+
+
+def entry_run_ids(store: Store, entry_id: int) -> list[int]:
+    with store.session() as session:
+        return list(session.exec(select(Run.id).join(Arm, Arm.id == Run.arm_id).where(Arm.hypothesis_id == entry_id)).all())
 
 
 def entry_progress(store: Store, entry_id: int) -> Counter:

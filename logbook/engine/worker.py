@@ -40,6 +40,7 @@ from logbook.engine.executor import Ended, Executor, Job, Slot
 from logbook.engine.procinfo import HOST, is_alive, this_process
 from logbook.paths import run_folder
 from logbook.provenance import head_commit
+from logbook.runstatus import ACTIVE
 from logbook.seeding import determinism_env
 
 LOG_TAIL_CHARS = 4000
@@ -431,7 +432,7 @@ class WorkerLoop:
             conn.execute(update(Run).where(Run.id == run_id).values(**fields))
             busy = conn.execute(
                 select(Run.id).join(Arm, Arm.id == Run.arm_id)
-                .where(Arm.hypothesis_id == entry_id, col(Run.status).in_(("queued", "running"))).limit(1)
+                .where(Arm.hypothesis_id == entry_id, col(Run.status).in_(ACTIVE)).limit(1)
             ).first()
             if busy is None:
                 conn.execute(update(Hypothesis).where(Hypothesis.id == entry_id, Hypothesis.status == "running")

@@ -19,7 +19,8 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, MetricPoint, Run
 from logbook.db.queries import iso, runs_of
 from logbook.entries import entry_detail
-from logbook.verdicts import COUNTED_ORIGINS, FINISHED, entry_verdict
+from logbook.runstatus import ACTIVE, FINISHED
+from logbook.verdicts import COUNTED_ORIGINS, entry_verdict
 
 
 def entry_rows(store: Store) -> list[dict[str, Any]]:
@@ -37,7 +38,7 @@ def entry_rows(store: Store) -> list[dict[str, Any]]:
             entry_id: (finished or 0, active or 0, last)
             for entry_id, finished, active, last in session.exec(
                 select(Arm.hypothesis_id, func.sum(case((counted, 1), else_=0)),
-                       func.sum(case((col(Run.status).in_(("queued", "running")), 1), else_=0)), func.max(Run.ended_at))
+                       func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), func.max(Run.ended_at))
                 .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()
         }
     rows = []

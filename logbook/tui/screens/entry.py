@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
+from logbook.runstatus import ACTIVE
 from logbook.tui.messages import ActionFinished, EntryLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import FormScreen
@@ -82,7 +83,7 @@ class EntryScreen(BaseScreen):
         cursor = table.cursor_row
         table.clear()
         for r in view["runs"]:
-            style = "red" if r["status"] in BAD else ("yellow" if r["status"] in ("queued", "running") else "")
+            style = "red" if r["status"] in BAD else ("yellow" if r["status"] in ACTIVE else "")
             table.add_row(str(r["id"]), r["arm"], str(r["seed"]), r["origin"], Text(r["status"], style=style),
                           number(r["value"]), number(r["wall_time_s"], 3), Text(r["error"][0][:40], style="dim"),
                           key=str(r["id"]))

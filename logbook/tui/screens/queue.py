@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
+from logbook.runstatus import ACTIVE
 from logbook.tui.messages import QueueLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.widgets import number
@@ -53,7 +54,7 @@ class QueueScreen(BaseScreen):
         table = self.query_one(DataTable)
         table.clear()
         for r in info["runs"]:
-            if r["status"] not in ("queued", "running"):
+            if r["status"] not in ACTIVE:
                 continue
             elapsed = (now - datetime.fromisoformat(r["started_at"].replace("Z", "+00:00"))).total_seconds() if r["started_at"] else None
             past = typical.get((r["entry"], r["arm"]))

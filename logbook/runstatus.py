@@ -1,0 +1,6 @@
+"""The states of a run, in one place (imported by the CLI, the engine, the verdicts and the app)."""
+
+ACTIVE = ("queued", "running")
+FINISHED = ("succeeded", "failed", "diverged", "crashed", "cancelled")
+RETRYABLE = ("failed", "crashed", "cancelled", "diverged")
+EXCLUDED = ("failed", "crashed", "cancelled")  # finished without a value: counted, never used
