@@ -3,8 +3,10 @@
 It registers the gated-RNN hypothesis (logbook/data/demo-gated-rnn.yaml: an LSTM against the
 same cell with an extra output gate on the adding problem, ten seeds per arm) in
 ``.logbook/demo.db`` (made afresh each time), runs every seed through the real run engine (one
-worker, each arm's ten seeds trained together in one process), prints each seed's result as it
-lands, then the verdict, and writes a Markdown writeup with figures to ``.logbook/demo-export/``.
+worker, each arm's ten seeds trained together in one process) and shows it live in the terminal
+app on the entry's screen; with ``--no-tui`` (or without a terminal) it prints each seed's result
+as it lands, then the verdict, and writes a Markdown writeup with figures to
+``.logbook/demo-export/``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from logbook.runstatus import ACTIVE, FINISHED
 
 @cli.command()
 @click.option("--demo-db", type=click.Path(dir_okay=False, path_type=Path), help="Demo database (default .logbook/demo.db).")
-@click.option("--no-tui", is_flag=True, help="Print progress and the verdict (the only mode until the terminal app exists).")
+@click.option("--no-tui", is_flag=True, help="Print progress and the verdict instead of opening the terminal app.")
 @click.option("--tiny", is_flag=True, hidden=True, help="A seconds-long version, for tests.")
 def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG001
     """Register, run and judge the seed paper's gated-RNN hypothesis on a fresh demo logbook."""
@@ -60,6 +62,13 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
         click.echo(f"Demo logbook: {path}")
         click.echo(f"Registered “{entry.title}” ({entry.slug}), hash {entry.registration_hash[:16]}…")
         click.echo(f"Running {len(run_ids)} runs: {len(spec.arms)} arms × {seeds} seeds, each arm's seeds trained together.\n")
+        if not no_tui and sys.stdin.isatty() and sys.stdout.isatty():
+            from logbook.engine.queue import ensure_worker
+            from logbook.tui.app import run_app
+
+            ensure_worker(store, cpu_slots=2, batch=seeds)  # detached: quitting the app does not stop it
+            run_app(path, open_entry=entry.id)
+            return
         started = time.monotonic()
         worker = subprocess.Popen(
             [sys.executable, "-m", "logbook", "--db", str(path), "worker", "--once", "--batch", str(seeds), "--cpu-slots", "2"],

@@ -114,6 +114,7 @@ async def test_entry_screen_shows_card_verdict_distribution_and_runs(logbook_db)
         assert "n=6" in distribution and "n=5 ✗1" in distribution  # the crashed seed is counted, not dropped
         assert "baseline" in str(screen.query_one("#stats").render())
         assert "loss" in str(screen.query_one("#curves").render())
+        assert "no audit yet" in str(screen.query_one("#audits").render())
         statuses = [str(runs.get_row_at(i)[4]) for i in range(runs.row_count)]
         assert statuses.count("crashed") == 1
         runs.move_cursor(row=0)
@@ -254,3 +255,55 @@ def test_tmux_smoke(logbook_db, tmp_path):
         subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True)
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+
+
+async def test_entry_screen_shows_an_audit_beside_the_original(logbook_db):
+    from logbook.tui.screens.entry import EntryScreen
+
+    original = {"verdict": "positive", "comparisons": [{"candidate_name": "gated", "verdict": "positive", "effect": 0.03,
+                                                        "ci_low": 0.01, "ci_high": 0.05}]}
+    audited = {"comparisons": [{"candidate_name": "gated", "verdict": "negative", "effect": 0.001, "ci_low": -0.004,
+                                "ci_high": 0.006}]}
+    con = sqlite3.connect(logbook_db)
+    con.execute("INSERT INTO audit (hypothesis_id, created_at, n_seeds, commitment, status, outcome, original_verdict,"
+                " audit_verdict) VALUES (1, ?, 12, 'c0ffee', 'concluded', 'refuted', ?, ?)",
+                (FIXED_TIME, json.dumps(original), json.dumps(audited)))
+    con.commit()
+    con.close()
+    app = make_app(logbook_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        app.push_screen(EntryScreen(1))
+        await loaded(pilot, "#runs", 12)
+        text = str(app.screen.query_one("#audits").render())
+        assert "audit 1: refuted · 12 seeds per arm" in text
+        assert "gated: original positive 0.03 [0.01, 0.05] · audit negative 0.001 [-0.004, 0.006]" in text
+
+
+def test_demo_opens_the_app_in_a_terminal(tmp_path):
+    tmux = shutil.which("tmux")
+    assert tmux, "this test needs tmux; `make test` installs it (apt-get install tmux)"
+    session = f"logbook-demo-{time.monotonic_ns()}"
+    db = tmp_path / "demo.db"
+    command = f"{sys.executable} -m logbook demo --tiny --demo-db {db}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+        deadline = time.monotonic() + 90
+        while "ruled out" not in screen() and time.monotonic() < deadline:  # the verdict arrives live
+            time.sleep(0.5)
+        text = screen()
+        assert "Extra output gate in the recurrent cell, demo" in text and "ruled out" in text
+        subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+    con = sqlite3.connect(db)
+    deadline = time.monotonic() + 60  # the detached worker finishes the runs after the app closed
+    while con.execute("SELECT count(*) FROM run WHERE status = 'succeeded'").fetchone()[0] < 10 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert con.execute("SELECT count(*) FROM run WHERE status = 'succeeded'").fetchone()[0] == 10
+    for (pid,) in con.execute("SELECT pid FROM worker WHERE status = 'running'"):
+        subprocess.run(["kill", str(pid)], capture_output=True)
+    con.close()

@@ -30,15 +30,20 @@ class LogbookApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, db_path: Path | str, refresh_s: float = 2.0):
+    def __init__(self, db_path: Path | str, refresh_s: float = 2.0, open_entry: int | None = None):
         super().__init__()
         self.db_path = Path(db_path)
+        self.open_entry = open_entry
         self.refresh_s = refresh_s
         self.store: Store = open_store(self.db_path)
         self.sub_title = str(self.db_path)
 
     def on_mount(self) -> None:
         self.push_screen(LogbookScreen())
+        if self.open_entry is not None:
+            from logbook.tui.screens.entry import EntryScreen
+
+            self.push_screen(EntryScreen(self.open_entry))
 
     def on_unmount(self) -> None:
         self.store.dispose()
@@ -95,5 +100,5 @@ class LogbookApp(App):
             run_editor(path)
 
 
-def run_app(db_path: Path | str) -> None:
-    LogbookApp(db_path).run()
+def run_app(db_path: Path | str, open_entry: int | None = None) -> None:
+    LogbookApp(db_path, open_entry=open_entry).run()

@@ -16,7 +16,7 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from logbook.db.engine import Store
-from logbook.db.models import Arm, Hypothesis, MetricPoint, Run
+from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
 from logbook.db.queries import iso, runs_of
 from logbook.entries import entry_detail
 from logbook.runstatus import ACTIVE, FINISHED
@@ -94,8 +94,26 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
         for arm, run in pairs
     ]
     counted = {r["id"] for r in runs if r["origin"] in COUNTED_ORIGINS}
-    return {"entry": detail, "verdict": verdict, "runs": runs,
+    return {"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
             "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})}
+
+
+def audits_of(store: Store, entry_id: int, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each audit of the entry: its outcome, and per candidate the original and the audit effect."""
+    with store.session() as session:
+        audits = session.exec(select(Audit).where(Audit.hypothesis_id == entry_id).order_by(Audit.id)).all()
+        audit_of_run = dict(session.exec(select(Run.id, Run.audit_id).where(col(Run.audit_id).in_([a.id for a in audits]))).all())
+    out = []
+    for a in audits:
+        mine = [r for r in runs if audit_of_run.get(r["id"]) == a.id]
+        original = {c["candidate_name"]: c for c in (a.original_verdict or {}).get("comparisons", [])}
+        audited = {c["candidate_name"]: c for c in (a.audit_verdict or {}).get("comparisons", [])}
+        out.append({
+            "id": a.id, "status": a.status, "outcome": a.outcome, "seeds_per_arm": a.n_seeds,
+            "finished": sum(r["status"] in FINISHED for r in mine), "runs": len(mine),
+            "candidates": [{"name": name, "original": original[name], "audit": audited.get(name)} for name in original],
+        })
+    return out
 
 
 def mean_curves(store: Store, run_arms: dict[int, str], name: str | None = None) -> dict[str, dict[str, list[float]]]:

@@ -51,6 +51,7 @@ class EntryScreen(BaseScreen):
             yield Distribution(id="distribution", classes="card")
             yield Static(id="stats", classes="card")
             yield Static(id="curves", classes="card")
+            yield Static(id="audits", classes="card")
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -79,6 +80,7 @@ class EntryScreen(BaseScreen):
               v["arms"][a["name"]]["excluded"]) for a in e["arms"]])
         self.query_one("#stats", Static).update(trimmed(self.stats_text(v)))
         self.query_one("#curves", Static).update(trimmed(self.curves_text(view["curves"], v.get("churn"))))
+        self.query_one("#audits", Static).update(trimmed(self.audits_text(view["audits"])))
         table = self.query_one("#runs", DataTable)
         cursor = table.cursor_row
         table.clear()
@@ -159,6 +161,21 @@ class EntryScreen(BaseScreen):
                 text.append(f"{arm[:12]:<12} within: PD {number(w['prediction_difference'], 3)}, churn {number(w['churn'], 3)}\n")
             for arm, b in churn["between"].items():
                 text.append(f"{arm[:12]:<12} vs baseline: PD {number(b['prediction_difference'], 3)}, churn {number(b['churn'], 3)}\n")
+        return text
+
+    @staticmethod
+    def audits_text(audits: list[dict[str, Any]]) -> Text:
+        if not audits:
+            return Text("no audit yet: u reruns every arm on fresh committed seeds", style="dim")
+        text = Text("audits: original beside a rerun on fresh seeds\n", style="bold")
+        for a in audits:
+            state = a["outcome"] or f"{a['status']} ({a['finished']} of {a['runs']} runs)"
+            text.append(f"audit {a['id']}: {state} · {a['seeds_per_arm']} seeds per arm\n")
+            for c in a["candidates"]:
+                o, u = c["original"], c["audit"]
+                audit = "pending" if u is None else f"{u['verdict']} {number(u['effect'])} [{number(u['ci_low'])}, {number(u['ci_high'])}]"
+                text.append(f"  {c['name']}: original {o['verdict']} {number(o['effect'])} [{number(o['ci_low'])}, "
+                            f"{number(o['ci_high'])}] · audit {audit}\n", style="dim")
         return text
 
     @on(DataTable.RowSelected, "#runs")

@@ -76,7 +76,13 @@ class RunScreen(BaseScreen):
         env = r["environment"]
         text = Text()
         text.append(f"commit {r['commit'] or 'none'}", style="bold")
-        text.append(f" · registered diff {r['diff'].count(chr(10))} lines\n" if r["diff"] else " · clean at registration\n")
+        if r["diff"]:
+            text.append(f" · registered with uncommitted changes ({r['diff'].count(chr(10))} diff lines):\n")
+            for line in r["diff"].splitlines()[:15]:
+                style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                text.append(line[:110] + "\n", style=style)
+        else:
+            text.append(" · clean tree at registration\n")
         torch = env.get("torch") or {}
         text.append(f"python {env.get('python', '–')} · {env.get('platform', '–')} · host {env.get('host', '–')}"
                     + (f" · torch {torch.get('version')}" if torch else "") + "\n", style="dim")
