@@ -295,17 +295,23 @@ class WorkerLoop:
     def claim(self, slot: Slot) -> list[int]:
         """Atomically take the oldest queued run, and with ``batch`` > 1 and a trainer that can,
         up to ``batch`` − 1 more queued runs of the same arm (same working folder), for one process."""
+        oldest = (
+            select(Run.id, Run.arm_id, Run.workdir, Hypothesis.trainer)
+            .join(Arm, Arm.id == Run.arm_id).join(Hypothesis, Hypothesis.id == Arm.hypothesis_id)
+            .where(Run.status == "queued").order_by(Run.queued_at, Run.id).limit(1)
+        )
+        batching = False
+        if self.batch > 1:  # ask before taking the write lock: the probe imports the trainer (seconds)
+            with self.store.engine.connect() as conn:
+                peek = conn.execute(oldest).first()
+            batching = peek is not None and self._can_batch(peek.trainer)
         now = utcnow()
         with self.store.begin_write() as conn:
-            first = conn.execute(
-                select(Run.id, Run.arm_id, Run.workdir, Hypothesis.trainer)
-                .join(Arm, Arm.id == Run.arm_id).join(Hypothesis, Hypothesis.id == Arm.hypothesis_id)
-                .where(Run.status == "queued").order_by(Run.queued_at, Run.id).limit(1)
-            ).first()
+            first = conn.execute(oldest).first()
             if first is None:
                 return []
             ids = [first.id]
-            if self.batch > 1 and self._can_batch(first.trainer):
+            if batching and self.batchable.get(json.dumps(first.trainer, sort_keys=True)):
                 same_place = Run.workdir.is_(None) if first.workdir is None else Run.workdir == first.workdir
                 ids += conn.execute(
                     select(Run.id).where(Run.status == "queued", Run.arm_id == first.arm_id, Run.id != first.id, same_place)

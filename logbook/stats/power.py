@@ -33,13 +33,13 @@ def seeds_needed(distance: float, sd_b: float, sd_c: float, alpha: float, power:
     """
     if not math.isfinite(distance) or distance <= 0:
         return None
-    var = sd_b**2 + sd_c**2
+    var = float(sd_b**2 + sd_c**2)
     if var == 0:
         return minimum
     # Start from the normal approximation n ≈ (z₁₋α + z_power)² (s_b² + s_c²) / distance², then
     # step to the exact boundary: power grows with n, and t-power is a little below normal power,
     # so this takes a few evaluations instead of a bisection over the whole range.
-    z = special.ndtri(1 - alpha) + special.ndtri(power)
+    z = float(special.ndtri(1 - alpha) + special.ndtri(power))  # Python floats: an overflow is inf, silently
     squared = distance * distance
     guess = z * z * var / squared if squared > 0 else math.inf
     if not math.isfinite(guess) or guess > MAX_SEEDS:
