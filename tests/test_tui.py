@@ -54,6 +54,32 @@ def logbook_db(cli, tmp_path, db_path, fixed_registration):
     return db_path
 
 
+class Tmux:
+    """A real terminal running ``command`` (the app), read with capture-pane."""
+
+    def __init__(self, command: str, size: tuple[int, int]):
+        self.tmux = shutil.which("tmux")
+        assert self.tmux, "this test needs tmux; `make test` installs it (apt-get install tmux)"
+        self.session = f"logbook-{time.monotonic_ns()}"
+        subprocess.run([self.tmux, "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), command],
+                       check=True)
+
+    def screen(self) -> str:
+        return subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True, text=True).stdout
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.screen() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.screen()
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([self.tmux, "send-keys", "-t", self.session, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run([self.tmux, "kill-session", "-t", self.session], capture_output=True)
+
+
 def make_app(db):
     from logbook.tui.app import LogbookApp
 
@@ -232,29 +258,16 @@ def test_snapshot_entry(snap_compare, logbook_db, size):
 
 def test_tmux_smoke(logbook_db, tmp_path):
     """The real app in a real terminal: the badge on the list, then the entry screen."""
-    tmux = shutil.which("tmux")
-    assert tmux, "this test needs tmux; `make test` installs it (apt-get install tmux)"
-    session = f"logbook-smoke-{time.monotonic_ns()}"
-    command = f"{sys.executable} -m logbook --db {logbook_db} tui"
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)
+    term = Tmux(f"{sys.executable} -m logbook --db {logbook_db} tui", (80, 24))
     try:
-        def screen() -> str:
-            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-        deadline = time.monotonic() + 30
-        while "NEGATIVE" not in screen() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        text = screen()
+        text = term.wait_for("NEGATIVE", 30)
         assert "Extra output gate" in text and "NEGATIVE" in text and "POSITIVE" in text
-        subprocess.run([tmux, "send-keys", "-t", session, "Enter"], check=True)
-        deadline = time.monotonic() + 30
-        while "ruled out" not in screen() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        text = screen()
+        term.keys("Enter")
+        text = term.wait_for("ruled out", 30)
         assert "Improvements of δ = 0.01" in text and "esc Back" in text
-        subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True)
+        term.keys("q")
     finally:
-        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+        term.close()
 
 
 async def test_entry_screen_shows_an_audit_beside_the_original(logbook_db):
@@ -281,24 +294,14 @@ async def test_entry_screen_shows_an_audit_beside_the_original(logbook_db):
 
 
 def test_demo_opens_the_app_in_a_terminal(tmp_path):
-    tmux = shutil.which("tmux")
-    assert tmux, "this test needs tmux; `make test` installs it (apt-get install tmux)"
-    session = f"logbook-demo-{time.monotonic_ns()}"
     db = tmp_path / "demo.db"
-    command = f"{sys.executable} -m logbook demo --tiny --demo-db {db}"
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True)
+    term = Tmux(f"{sys.executable} -m logbook demo --tiny --demo-db {db}", (100, 30))
     try:
-        def screen() -> str:
-            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-        deadline = time.monotonic() + 90
-        while "ruled out" not in screen() and time.monotonic() < deadline:  # the verdict arrives live
-            time.sleep(0.5)
-        text = screen()
+        text = term.wait_for("ruled out", 90)  # the verdict arrives live
         assert "Extra output gate in the recurrent cell, demo" in text and "ruled out" in text
-        subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True)
+        term.keys("q")
     finally:
-        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+        term.close()
     con = sqlite3.connect(db)
     deadline = time.monotonic() + 60  # the detached worker finishes the runs after the app closed
     while con.execute("SELECT count(*) FROM run WHERE status = 'succeeded'").fetchone()[0] < 10 and time.monotonic() < deadline:
