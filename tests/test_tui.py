@@ -139,7 +139,9 @@ async def test_entry_screen_shows_card_verdict_distribution_and_runs(logbook_db)
         distribution = str(screen.query_one("#distribution").render())
         assert "n=6" in distribution and "n=5 ✗1" in distribution  # the crashed seed is counted, not dropped
         assert "baseline" in str(screen.query_one("#stats").render())
-        assert "loss" in str(screen.query_one("#curves").render())
+        curves = str(screen.query_one("#curves").render())
+        assert "mean loss over seeds" in curves
+        assert "[0.382, 0.385]" in curves  # baseline's seeds at the last step: 1/3 + value/10, lowest and highest
         assert "no audit yet" in str(screen.query_one("#audits").render())
         statuses = [str(runs.get_row_at(i)[4]) for i in range(runs.row_count)]
         assert statuses.count("crashed") == 1

@@ -116,8 +116,9 @@ def audits_of(store: Store, entry_id: int, runs: list[dict[str, Any]]) -> list[d
     return out
 
 
-def mean_curves(store: Store, run_arms: dict[int, str], name: str | None = None) -> dict[str, dict[str, list[float]]]:
-    """Per arm, the mean over seeds of one logged metric per step (``loss`` if present)."""
+def mean_curves(store: Store, run_arms: dict[int, str], name: str | None = None) -> dict[str, Any]:
+    """Per arm, the mean over seeds of one logged metric per step (``loss`` if present), and the
+    band: the lowest and highest seed at each step."""
     if not run_arms:
         return {}
     with store.session() as session:
@@ -131,7 +132,12 @@ def mean_curves(store: Store, run_arms: dict[int, str], name: str | None = None)
     for run_id, step, value in rows:
         if value is not None and math.isfinite(value):
             sums[run_arms[run_id]][step].append(value)
-    return {"name": name, "arms": {arm: [sum(v) / len(v) for _, v in sorted(steps.items())] for arm, steps in sums.items()}}
+    return {
+        "name": name,
+        "arms": {arm: [sum(v) / len(v) for _, v in sorted(steps.items())] for arm, steps in sums.items()},
+        "low": {arm: [min(v) for _, v in sorted(steps.items())] for arm, steps in sums.items()},
+        "high": {arm: [max(v) for _, v in sorted(steps.items())] for arm, steps in sums.items()},
+    }
 
 
 def run_view(store: Store, run_id: int, log_lines: int = 40) -> dict[str, Any]:

@@ -150,9 +150,12 @@ class EntryScreen(BaseScreen):
     def curves_text(curves: dict[str, Any], churn: dict[str, Any] | None) -> Text:
         text = Text()
         if curves:
-            text.append(f"learning curves: mean {curves['name']} over seeds\n", style="bold")
+            text.append(f"learning curves: mean {curves['name']} over seeds (band: lowest to highest seed at the end)\n",
+                        style="bold")
             for arm, values in curves["arms"].items():
-                text.append(f"{arm[:12]:<12} {sparkline(values)}  {number(values[0], 3)} → {number(values[-1], 3)}\n")
+                low, high = curves["low"][arm][-1], curves["high"][arm][-1]
+                text.append(f"{arm[:12]:<12} {sparkline(values)}  {number(values[0], 3)} → {number(values[-1], 3)}"
+                            f" [{number(low, 3)}, {number(high, 3)}]\n")
         else:
             text.append("no learning curves yet\n", style="dim")
         if churn:
