@@ -49,6 +49,10 @@ def test_success_exception_nan_and_timeout_end_with_the_right_status(project):
     timed_out = [r for r in failed if "timed out after" in (r["error_tail"] or "")]
     assert len(timed_out) == 1 and timed_out[0]["wall_time_s"] < 30
     assert not [r for r in runs if r["status"] in ("running", "queued")]
+    con = sqlite3.connect(project.db)  # the worker judged each entry when its last run ended
+    cached = dict(con.execute("SELECT slug, verdict FROM hypothesis").fetchall())
+    con.close()
+    assert cached["ok"] in ("positive", "inconclusive") and cached["boom"] == "inconclusive"
 
 
 def test_worker_killed_mid_run_then_restart_marks_the_orphan_crashed_and_requeue_works(project):

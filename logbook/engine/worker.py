@@ -444,6 +444,19 @@ class WorkerLoop:
                 conn.execute(update(Hypothesis).where(Hypothesis.id == entry_id, Hypothesis.status == "running")
                              .values(status="concluded", updated_at=utcnow()))
         log(f"run {run_id} {fields.get('status', 'ended')}" + (f" (exit {ended.exit_code})" if ended.exit_code else ""))
+        if busy is None:
+            self._cache_verdict(entry_id)
+
+    def _cache_verdict(self, entry_id: int) -> None:
+        """When an entry's last run ends, judge it, so the logbook list shows a current verdict."""
+        from logbook.verdicts import entry_verdict
+
+        try:
+            verdict = entry_verdict(self.store, str(entry_id), cache=True)["verdict"]
+        except Exception as exc:  # noqa: BLE001 (a verdict that cannot be computed must not stop the worker)
+            log(f"entry {entry_id}: verdict not cached ({exc!r})")
+            return
+        log(f"entry {entry_id}: all runs ended, verdict {verdict}")
 
 
 def start_worker(store: Store, *, once: bool, idle_exit_s: float | None, slots_per_gpu: int, cpu_slots: int | None,
