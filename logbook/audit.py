@@ -43,7 +43,7 @@ from logbook.errors import InputError, LogbookError
 from logbook.paths import runs_dir
 from logbook.stats import seeds_needed
 from logbook.runstatus import FINISHED
-from logbook.verdicts import arms_report, collect, entry_verdict, judge
+from logbook.verdicts import arms_report, collect, entry_verdict, judge, overall_verdict
 
 AUDIT_MAX_SEEDS = 100
 AUDIT_POWER = 0.9
@@ -240,16 +240,10 @@ def audit_report(store: Store, audit_id: int) -> dict[str, Any]:
             "pending_runs": pending,
             "problems": problems,
             "original_verdict": audit.original_verdict,
-            "audit_verdict": {"verdict": _headline([c["verdict"] for c in audited]), "comparisons": audited},
+            "audit_verdict": {"verdict": overall_verdict([c["verdict"] for c in audited]), "comparisons": audited},
             "candidates": per_candidate,
             "arms": arms_report(arms, data),
         }
-
-
-def _headline(verdicts: list[str]) -> str:
-    from logbook.verdicts import overall_verdict
-
-    return overall_verdict(verdicts)
 
 
 def _claimed_candidate(original: list[dict[str, Any]]) -> str | None:

@@ -11,7 +11,6 @@ imports torch.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,11 @@ from typing import Any
 import click
 
 from logbook.errors import InputError, LogbookError
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+from logbook.jsonsafe import json_safe
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(_clean(value), indent=2, ensure_ascii=False, allow_nan=False))
+    click.echo(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def _open_store(ctx: click.Context, *, create: bool = True):

@@ -2,5 +2,4 @@
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "diverged", "crashed", "cancelled")
-RETRYABLE = ("failed", "crashed", "cancelled", "diverged")
-EXCLUDED = ("failed", "crashed", "cancelled")  # finished without a value: counted, never used
+RETRYABLE = ("failed", "crashed", "cancelled", "diverged")  # ended without a usable value

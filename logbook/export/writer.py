@@ -11,25 +11,15 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from logbook.db.engine import Store
 from logbook.export import latex, markdown
 from logbook.export.gather import entry_ids, gather
+from logbook.jsonsafe import json_safe
 
 FORMATS = ("md", "tex", "json", "csv")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _figures(report: dict[str, Any], out: Path) -> dict[str, str]:
@@ -59,7 +49,7 @@ def _rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    return [{c: _clean(row.get(c)) for c in columns} for row in rows]
+    return [{c: json_safe(row.get(c)) for c in columns} for row in rows]
 
 
 def export(store: Store, refs: list[str], *, all_entries: bool, verdicts: list[str] | None, fmt: str, out: Path) -> list[Path]:
@@ -82,7 +72,7 @@ def export(store: Store, refs: list[str], *, all_entries: bool, verdicts: list[s
                     writer.writeheader()
                     writer.writerows(rows)
             verdict_path = out / f"{stem}.verdict.json"
-            verdict_path.write_text(json.dumps(_clean([r["verdict"] for r in group]), indent=1, ensure_ascii=False,
+            verdict_path.write_text(json.dumps(json_safe([r["verdict"] for r in group]), indent=1, ensure_ascii=False,
                                                allow_nan=False) + "\n", encoding="utf-8")
             written += [path, verdict_path]
         return written

@@ -12,7 +12,6 @@ VERDICT_STYLES = {
     "positive": "bold black on green", "negative": "bold white on blue",
     "inconclusive": "bold black on yellow", "pending": "bold white on grey37",
 }
-BAD = ("diverged", "failed", "crashed", "cancelled")
 
 
 def badge(verdict: str) -> Text:

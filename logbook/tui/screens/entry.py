@@ -11,11 +11,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
-from logbook.runstatus import ACTIVE
+from logbook.export.markdown import arm_rows
+from logbook.runstatus import ACTIVE, RETRYABLE
 from logbook.tui.messages import ActionFinished, EntryLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import FormScreen
-from logbook.tui.widgets import BAD, Distribution, badge, number, sparkline
+from logbook.tui.widgets import Distribution, badge, number, sparkline
 
 
 def trimmed(text: Text) -> Text:
@@ -78,14 +79,14 @@ class EntryScreen(BaseScreen):
         self.query_one(Distribution).show(
             [(a["name"], [x if x is not None else float("nan") for x in v["arms"][a["name"]]["values"]],
               v["arms"][a["name"]]["excluded"]) for a in e["arms"]])
-        self.query_one("#stats", Static).update(trimmed(self.stats_text(v)))
+        self.query_one("#stats", Static).update(trimmed(self.stats_text(view)))
         self.query_one("#curves", Static).update(trimmed(self.curves_text(view["curves"], v.get("churn"))))
         self.query_one("#audits", Static).update(trimmed(self.audits_text(view["audits"])))
         table = self.query_one("#runs", DataTable)
         cursor = table.cursor_row
         table.clear()
         for r in view["runs"]:
-            style = "red" if r["status"] in BAD else ("yellow" if r["status"] in ACTIVE else "")
+            style = "red" if r["status"] in RETRYABLE else ("yellow" if r["status"] in ACTIVE else "")
             table.add_row(str(r["id"]), r["arm"], str(r["seed"]), r["origin"], Text(r["status"], style=style),
                           number(r["value"]), number(r["wall_time_s"], 3), Text(r["error"][0][:40], style="dim"),
                           key=str(r["id"]))
@@ -128,18 +129,12 @@ class EntryScreen(BaseScreen):
         return text
 
     @staticmethod
-    def stats_text(v: dict[str, Any]) -> Text:
+    def stats_text(view: dict[str, Any]) -> Text:
         text = Text("arm            n  excl  mean ± sd            median    IQM       wall s\n", style="bold")
-        seen = set()
-        for c in v["comparisons"]:
-            for name, summary, excluded in ((c["baseline_name"], c["baseline"], c["excluded_baseline"]),
-                                            (c["candidate_name"], c["candidate"], c["excluded_candidate"])):
-                if name in seen:
-                    continue
-                seen.add(name)
-                wall = v["arms"][name]["mean_wall_time_s"]
-                text.append(f"{name[:12]:<12} {summary['n']:>3} {excluded:>5}  {number(summary['mean']):>9} ± {number(summary['sd']):<9}"
-                            f" {number(summary['median']):>9} {number(summary['iqm']):>9} {number(wall, 3):>8}\n")
+        for r in arm_rows(view):  # the same per-arm numbers the writeups print
+            text.append(f"{r['arm'][:12]:<12} {r['n']:>3} {r['excluded']:>5}  {number(r['mean']):>9} ± {number(r['sd']):<9}"
+                        f" {number(r['median']):>9} {number(r['iqm']):>9} {number(r['wall'], 3):>8}\n")
+        v = view["verdict"]
         for c in v["comparisons"]:
             text.append(f"{c['candidate_name']}: effect {number(c['effect'])} [{number(c['ci_low'])}, {number(c['ci_high'])}]"
                         f" · P(C>B) {number(c['prob_improvement'], 3)} · p(Holm) {number(c['p_value_holm'], 3)}"
