@@ -14,6 +14,7 @@ topped up, and the anytime-valid interval is used, labelled.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -158,7 +159,7 @@ def arms_report(arms: list[Arm], data: dict[str, ArmRuns]) -> dict[str, Any]:
 
 def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, Any]:
     """Judge every candidate of an entry against its baseline. Returns a JSON-ready dict."""
-    with store.session(write=cache) as session:
+    with store.session() as session:
         entry = resolve_entry(session, ref)
         arms = arms_of(session, entry.id)
         amendments = amendments_of(session, entry.id)
@@ -201,15 +202,21 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
         if len(comparisons) == 1:
             # One candidate: its fields also sit at the top level, for simple scripts.
             result = {**comparisons[0].to_dict(), **result}
-        if cache:
-            entry.verdict = headline
-            entry.verdict_detail = {
-                "verdict": headline, "interval": interval, "computed_at": iso(utcnow()),
-                "comparisons": [
-                    {k: c.to_dict()[k] for k in ("candidate_name", "verdict", "detail", "effect", "ci_low", "ci_high")}
-                    for c in comparisons
-                ],
-            }
-            session.add(entry)
+        detail = {
+            "verdict": headline, "interval": interval,
+            "comparisons": [
+                {k: c.to_dict()[k] for k in ("candidate_name", "verdict", "detail", "effect", "ci_low", "ci_high")}
+                for c in comparisons
+            ],
+        }
+        old = {k: v for k, v in (entry.verdict_detail or {}).items() if k != "computed_at"}
+        # The app asks every few seconds: take the write lock only when the verdict changed.
+        changed = entry.verdict != headline or json.dumps(old, sort_keys=True) != json.dumps(detail, sort_keys=True)
+    if cache and changed:
+        with store.session(write=True) as session:
+            stored = session.get(Hypothesis, result["id"])
+            stored.verdict = headline
+            stored.verdict_detail = {**detail, "computed_at": iso(utcnow())}
+            session.add(stored)
             session.commit()
-        return result
+    return result
