@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import logbook.entries
+import logbook.entries.registry
 from logbook.cli import main
 
 EXAMPLE_YAML = textwrap.dedent(
@@ -206,9 +206,9 @@ FIXED_ENV = {"python": "3.11.7", "platform": "Linux-x86_64", "host": "lab-gpu-1"
 def fixed_registration(monkeypatch, tmp_path):
     """Registration with fixed seeds, time and environment, outside git, so exports are stable."""
     counter = iter(range(10_000))
-    monkeypatch.setattr(logbook.entries, "draw_seeds", lambda n, exclude=(): [101 + next(counter) for _ in range(n)])
-    monkeypatch.setattr(logbook.entries, "capture_environment", lambda **_: dict(FIXED_ENV))
-    monkeypatch.setattr(logbook.entries, "utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc))
+    monkeypatch.setattr(logbook.entries.registry, "draw_seeds", lambda n, exclude=(): [101 + next(counter) for _ in range(n)])
+    monkeypatch.setattr(logbook.entries.registry, "capture_environment", lambda **_: dict(FIXED_ENV))
+    monkeypatch.setattr(logbook.entries.registry, "utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc))
     outside = tmp_path / "outside"
     outside.mkdir()
     monkeypatch.chdir(outside)

@@ -18,10 +18,10 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
 from logbook.db.queries import arms_of, iso, resolve_entry
 from logbook.engine.procinfo import HOST, is_alive
-from logbook.entries import draw_seeds
+from logbook.entries.registry import draw_seeds
 from logbook.errors import InputError
-from logbook.paths import runs_dir
-from logbook.runstatus import ACTIVE, RETRYABLE
+from logbook.db.paths import runs_dir
+from logbook.db.runstatus import ACTIVE, RETRYABLE
 
 
 

@@ -38,10 +38,10 @@ from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
 from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
 from logbook.engine.procinfo import HOST, is_alive, this_process
-from logbook.paths import run_folder
-from logbook.provenance import head_commit
-from logbook.runstatus import ACTIVE
-from logbook.seeding import determinism_env
+from logbook.db.paths import run_folder
+from logbook.entries.provenance import head_commit
+from logbook.db.runstatus import ACTIVE
+from logbook.entries.seeding import determinism_env
 
 LOG_TAIL_CHARS = 4000
 
@@ -449,7 +449,7 @@ class WorkerLoop:
 
     def _cache_verdict(self, entry_id: int) -> None:
         """When an entry's last run ends, judge it, so the logbook list shows a current verdict."""
-        from logbook.verdicts import entry_verdict
+        from logbook.entries.verdicts import entry_verdict
 
         try:
             verdict = entry_verdict(self.store, str(entry_id), cache=True)["verdict"]

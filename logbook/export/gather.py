@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from logbook.db.engine import Store
 from logbook.db.models import Audit, Hypothesis, MetricPoint
 from logbook.db.queries import iso, resolve_entry, runs_of
-from logbook.entries import entry_detail
-from logbook.verdicts import COUNTED_ORIGINS, entry_verdict
+from logbook.entries.registry import entry_detail
+from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
 
 CURVE_POINTS = 200  # learning curves are thinned to at most this many steps per metric
 

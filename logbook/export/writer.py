@@ -17,7 +17,7 @@ from typing import Any
 from logbook.db.engine import Store
 from logbook.export import latex, markdown
 from logbook.export.gather import entry_ids, gather
-from logbook.jsonsafe import json_safe
+from logbook.export.jsonsafe import json_safe
 
 FORMATS = ("md", "tex", "json", "csv")
 

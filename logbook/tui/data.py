@@ -18,9 +18,9 @@ from sqlmodel import col, select
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
 from logbook.db.queries import iso, runs_of
-from logbook.entries import entry_detail
-from logbook.runstatus import ACTIVE, FINISHED
-from logbook.verdicts import COUNTED_ORIGINS, entry_verdict
+from logbook.entries.registry import entry_detail
+from logbook.db.runstatus import ACTIVE, FINISHED
+from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
 
 
 def entry_rows(store: Store) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from logbook.export.markdown import arm_rows
-from logbook.runstatus import ACTIVE, RETRYABLE
+from logbook.db.runstatus import ACTIVE, RETRYABLE
 from logbook.tui.messages import ActionFinished, EntryLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import FormScreen
@@ -205,7 +205,7 @@ class EntryScreen(BaseScreen):
             pid = queue.ensure_worker(store) if ids else None
             text = f"requeued {len(ids)} runs" + (f"; started worker {pid}" if pid else "")
         elif what == "amend":
-            from logbook.entries import amend
+            from logbook.entries.registry import amend
 
             amendment = amend(store, ref, kwargs["field"], kwargs["value"], kwargs["reason"])
             text = f"amended {amendment.field}"
@@ -216,7 +216,7 @@ class EntryScreen(BaseScreen):
             written = export(store, [ref], all_entries=False, verdicts=None, fmt="md", out=out)
             text = f"wrote {written[0]}"
         elif what == "audit":
-            from logbook.audit import start_audit
+            from logbook.entries.audit import start_audit
 
             started = start_audit(store, ref)
             queue.ensure_worker(store)

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from logbook.runstatus import ACTIVE
+from logbook.db.runstatus import ACTIVE
 from logbook.tui.messages import QueueLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.widgets import number

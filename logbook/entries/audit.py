@@ -38,12 +38,12 @@ from sqlmodel import col, select
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run, utcnow
 from logbook.db.queries import arms_of, iso, resolve_entry, runs_of
-from logbook.entries import canonical_json, draw_seeds, sha256_hex
+from logbook.entries.registry import canonical_json, draw_seeds, sha256_hex
 from logbook.errors import InputError, LogbookError
-from logbook.paths import runs_dir
+from logbook.db.paths import runs_dir
 from logbook.stats import seeds_needed
-from logbook.runstatus import FINISHED
-from logbook.verdicts import arms_report, collect, entry_verdict, judge, overall_verdict
+from logbook.db.runstatus import FINISHED
+from logbook.entries.verdicts import arms_report, collect, entry_verdict, judge, overall_verdict
 
 AUDIT_MAX_SEEDS = 100
 AUDIT_POWER = 0.9

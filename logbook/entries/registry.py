@@ -30,9 +30,9 @@ from logbook.db.models import Amendment, Arm, Hypothesis, utcnow
 from logbook.db.queries import (
     amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
 )
-from logbook.entryfile import EntrySpec, validate
+from logbook.entries.file import EntrySpec, validate
 from logbook.errors import InputError
-from logbook.provenance import GitInfo, capture_environment, capture_git
+from logbook.entries.provenance import GitInfo, capture_environment, capture_git
 
 REGISTRATION_SCHEMA = "logbook.registration/1"
 AMENDABLE = ("title", "hypothesis", "notes", "tags", "seeds", "min_effect", "alpha")
