@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, demo, entries, exports, runs, verdicts
+from logbook.cli import audits, demo, entries, exports, runs, schema, verdicts
 from logbook.errors import InputError, LogbookError
 
 
@@ -47,6 +47,7 @@ for _verb in (
     audits.audit, audits.rerun,
     exports.export,
     demo.demo,
+    schema.schema_cmd,
 ):
     cli.add_command(_verb)
 

@@ -48,6 +48,10 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
 
     spec = load_entry_file(file)  # validate before the database is even opened
     store = open_store(ctx)
+    if do_register and spec.min_effect_pilot:
+        from logbook.entries.pilot import check_pilot
+
+        check_pilot(store, spec, label=str(file))  # a pilot without results writes no draft
     entry = create_draft(store, spec)
     if do_register:
         entry = register(store, str(entry.id))

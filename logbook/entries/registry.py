@@ -7,8 +7,8 @@ through dated amendments; the registered content and its hash never change (the 
 this with triggers as well).
 
 What the registration hash covers, as canonical JSON (keys sorted, no spaces, UTF-8, no NaN):
-``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect`` (null = auto),
-``alpha``, ``seeds``, ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order),
+``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect``, ``min_effect_source``
+("given", or how δ was derived from a pilot's runs), ``alpha``, ``seeds``, ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order),
 ``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
 diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC).
 """
@@ -31,6 +31,7 @@ from logbook.db.queries import (
     amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
 )
 from logbook.entries.file import EntrySpec, validate
+from logbook.entries.pilot import resolve_pilot_delta
 from logbook.errors import InputError
 from logbook.entries.provenance import GitInfo, capture_environment, capture_git
 
@@ -90,6 +91,7 @@ def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
             metric=spec.metric,
             goal=spec.goal,
             min_effect=spec.min_effect,
+            min_effect_source=spec.min_effect_pilot,
             alpha=spec.alpha,
             seeds_per_arm=spec.seeds,
             planned_seeds=[],
@@ -124,6 +126,7 @@ def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
         "metric": entry.metric,
         "goal": entry.goal,
         "min_effect": entry.min_effect,
+        "min_effect_source": entry.min_effect_source or "given",
         "alpha": entry.alpha,
         "seeds": entry.seeds_per_arm,
         "planned_seeds": list(entry.planned_seeds),
@@ -154,6 +157,7 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
         if entry.registered_at is not None:
             raise InputError(f"ENTRY: {entry.slug} is already registered (at {iso(entry.registered_at)}); expected a draft")
         arms = arms_of(session, entry.id)
+        _resolve_min_effect(session, entry)
         entry.planned_seeds = draw_seeds(entry.seeds_per_arm)
         entry.in_git_repo = git.in_repo
         entry.repo_root = git.root
@@ -175,6 +179,18 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
         return entry
 
 
+def _resolve_min_effect(session: Session, entry: Hypothesis) -> None:
+    """Fix δ before the entry is locked: a pilot request becomes a number and its recorded source."""
+    source = entry.min_effect_source
+    if source is not None and "pooled_sd" not in source:
+        entry.min_effect, entry.min_effect_source = resolve_pilot_delta(session, source, entry.metric, label="ENTRY")
+    elif entry.min_effect is None:
+        raise InputError(
+            f"ENTRY: {entry.slug} has δ = auto, which is no longer registered (a δ derived from the data being "
+            "judged is circular); expected a draft with δ in metric units: add the file again with min_effect set"
+        )
+
+
 def verify_registration(entry: Hypothesis) -> bool | None:
     """Whether the stored registered content still hashes to the registration hash (None if a draft)."""
     if entry.registration_hash is None or entry.registered_content is None:
@@ -189,7 +205,8 @@ def _current_file_view(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
         "hypothesis": entry.statement,
         "metric": entry.metric,
         "goal": entry.goal,
-        "min_effect": "auto" if entry.min_effect is None else entry.min_effect,
+        # A legacy "auto" δ is not re-checked here: only the amended field's new value is.
+        "min_effect": 0.0 if entry.min_effect is None else entry.min_effect,
         "alpha": entry.alpha,
         "seeds": entry.seeds_per_arm,
         "trainer": entry.trainer,
@@ -236,6 +253,8 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
         else:
             data[field] = value
         spec = validate(data, label="--value")
+        if field == "min_effect" and spec.min_effect is None:
+            raise InputError("--value: min_effect: expected a number in metric units (δ from a pilot is derived only at registration)")
         old: Any
         if arm_field:
             old, new = None, value
@@ -264,6 +283,8 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
             if old == new:
                 raise InputError(f"--value: {field}: expected a value different from the current {old!r}")
             setattr(entry, column, new)
+            if field == "min_effect":
+                entry.min_effect_source = None  # the live δ is now the amended number
         amendment = Amendment(hypothesis_id=entry.id, field=field, old_value=old, new_value=new, reason=reason.strip())
         entry.updated_at = utcnow()
         session.add(entry)
@@ -271,6 +292,12 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
         session.commit()
         session.refresh(amendment)
         return amendment
+
+
+def _min_effect_source(entry: Hypothesis) -> str:
+    if entry.min_effect_source:
+        return "pilot"
+    return "default" if entry.min_effect is None else "given"
 
 
 def entry_detail(store: Store, ref: str) -> dict[str, Any]:
@@ -288,7 +315,8 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             "metric": entry.metric,
             "goal": entry.goal,
             "min_effect": entry.min_effect,
-            "min_effect_source": "default" if entry.min_effect is None else "given",
+            "min_effect_source": _min_effect_source(entry),
+            "min_effect_pilot": entry.min_effect_source,
             "alpha": entry.alpha,
             "seeds": entry.seeds_per_arm,
             "planned_seeds": list(entry.planned_seeds),

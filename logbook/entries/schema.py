@@ -67,11 +67,20 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-Number = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
+def matching(pattern: str, **field: Any) -> Any:
+    """A string that matches ``pattern`` entirely; the pattern also goes into the JSON Schema."""
+    return Annotated[str, Field(pattern=f"^(?:{pattern})$", **field), _full_match(pattern)]
+
+
+def number(**field: Any) -> Any:
+    """A finite number, not a boolean, with constraints such as ``gt=0`` (numeric strings are read too)."""
+    return Annotated[float, Field(allow_inf_nan=False, **field), BeforeValidator(_no_bool)]
+
+
 Line = Annotated[str, BeforeValidator(_strip), Field(min_length=1, pattern=r"^[^\n]*$")]
 Text = Annotated[str, BeforeValidator(_strip), Field(min_length=1)]
-TrainerRef = Annotated[str, _full_match(TRAINER), Field(pattern=f"^(?:{TRAINER})$", max_length=200)]
-MetricName = Annotated[str, _full_match(METRIC), Field(pattern=f"^{METRIC}$", max_length=100)]
+TrainerRef = matching(TRAINER, max_length=200)
+MetricName = matching(METRIC, max_length=100)
 
 
 class Strict(BaseModel):
@@ -81,15 +90,12 @@ class Strict(BaseModel):
 class PilotDelta(Strict):
     """δ derived at registration from a registered pilot entry's finished runs."""
 
-    from_pilot: Annotated[str, _full_match(ENTRY_REF), Field(
-        pattern=f"^{ENTRY_REF}$", max_length=100,
+    from_pilot: Annotated[matching(ENTRY_REF, max_length=100), Field(
         description="expected the id or slug of a registered pilot entry whose runs have finished")]
-    sd_multiple: Annotated[Number, Field(
-        gt=0, le=10, description="expected a number above 0 and at most 10: δ = this × the pilot's pooled sd")]
+    sd_multiple: Annotated[number(gt=0, le=10), Field(description="expected a number above 0 and at most 10: δ = this × the pilot's pooled sd")]
 
 
-DeltaNumber = Annotated[Number, Field(
-    ge=0, description="expected a finite number ≥ 0 (in metric units), or {from_pilot: ENTRY, sd_multiple: 0.5}")]
+DeltaNumber = Annotated[number(ge=0), Field(description="expected a finite number ≥ 0 (in metric units), or {from_pilot: ENTRY, sd_multiple: 0.5}")]
 
 
 def _no_auto(value: Any) -> Any:
@@ -158,7 +164,7 @@ class Trainer(Strict):
     metrics: dict[MetricName, str] = Field(
         default_factory=dict, max_length=100,
         description="expected a mapping of metric name to a regular expression with one capture group")
-    timeout: Annotated[Number, Field(gt=0, description="expected a positive number of seconds per run")] | None = None
+    timeout: Annotated[number(gt=0), Field(description="expected a positive number of seconds per run")] | None = None
 
     @field_validator("command")
     @classmethod
@@ -203,20 +209,19 @@ TrainerField = Annotated[
 class Slurm(Strict):
     """How jobs are submitted when ``executor: slurm`` (read by the Slurm executor)."""
 
-    partition: Annotated[str, _full_match(NAME), Field(description="expected a partition name")] | None = None
+    partition: Annotated[matching(NAME), Field(description="expected a partition name")] | None = None
     gpus_per_task: Annotated[StrictInt, Field(ge=0, le=64, description="expected a whole number of GPUs, 0 to 64")] | None = None
     cpus_per_task: Annotated[StrictInt, Field(ge=1, le=1024, description="expected a whole number of CPUs, 1 to 1024")] | None = None
-    mem: Annotated[str, _full_match(r"[0-9]+[KMGT]?"), Field(
-        pattern=r"^[0-9]+[KMGT]?$", description="expected memory per task like 16G or 4000M")] | None = None
-    time: Annotated[str, _full_match(r"[0-9]+(-[0-9]{1,2})?(:[0-9]{1,2}){0,2}"), Field(
+    mem: Annotated[matching(r"[0-9]+[KMGT]?"), Field(description="expected memory per task like 16G or 4000M")] | None = None
+    time: Annotated[matching(r"[0-9]+(-[0-9]{1,2})?(:[0-9]{1,2}){0,2}"), Field(
         description="expected a time limit like 60, 4:00:00 or 1-12:00:00")] | None = None
-    account: Annotated[str, _full_match(NAME), Field(description="expected an account name")] | None = None
-    qos: Annotated[str, _full_match(NAME), Field(description="expected a QOS name")] | None = None
-    constraint: Annotated[str, _full_match(r"[A-Za-z0-9_.&|!()\[\]*,-]+"), Field(
+    account: Annotated[matching(NAME), Field(description="expected an account name")] | None = None
+    qos: Annotated[matching(NAME), Field(description="expected a QOS name")] | None = None
+    constraint: Annotated[matching(r"[A-Za-z0-9_.&|!()\[\]*,-]+"), Field(
         description="expected a node feature constraint like a100|h100")] | None = None
     array_parallelism: Annotated[StrictInt, Field(
         ge=1, le=100_000, description="expected how many array tasks may run at once, at least 1")] | None = None
-    extra: Annotated[list[Annotated[str, _full_match(r"--?[A-Za-z][A-Za-z0-9_-]*(=[^\s]*)?")]], Field(
+    extra: Annotated[list[matching(r"--?[A-Za-z][A-Za-z0-9_-]*(=[^\s]*)?")], Field(
         max_length=32, description="expected a list of extra sbatch options like --exclusive or --nice=10")] = []
 
 
@@ -242,11 +247,11 @@ class EntryFile(Strict):
     goal: Annotated[Literal["minimize", "maximize"], Field(description="required: minimize or maximize")]
     min_effect: Annotated[MinEffect, Field(
         description="required: δ, the smallest effect worth claiming, in metric units, or {from_pilot: ENTRY, sd_multiple: 0.5}")]
-    alpha: Annotated[Number, Field(gt=0, lt=0.5, description="optional: significance level between 0 and 0.5 (exclusive), default 0.05")] = 0.05
+    alpha: Annotated[number(gt=0, lt=0.5), Field(description="optional: significance level between 0 and 0.5 (exclusive), default 0.05")] = 0.05
     seeds: Annotated[StrictInt, Field(ge=MIN_SEEDS, le=MAX_SEEDS, description=(
         f"required: a whole number of seeds per arm from {MIN_SEEDS} (the verdict needs five) to {MAX_SEEDS}"))]
     trainer: Annotated[TrainerField, Field(description="required: a trainer name, module:callable, or {command: ..., metrics: ...}")]
-    arms: Annotated[dict[Annotated[str, _full_match(NAME), Field(max_length=100)], ArmConfig], Field(
+    arms: Annotated[dict[matching(NAME, max_length=100), ArmConfig], Field(
         min_length=2, max_length=MAX_ARMS,
         description=f"required: a mapping of at least two arms (a baseline and a candidate), at most {MAX_ARMS}")]
     baseline: Annotated[str, Field(description="optional: which arm is the baseline (default: the arm named baseline, else the first)")] | None = None
