@@ -10,11 +10,17 @@ from typing import Any
 
 import click
 
+from logbook.export.escape import json_text, terminal
 from logbook.export.jsonsafe import json_safe
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
+    click.echo(json_text(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)))
+
+
+def say(line: str, *, err: bool = False) -> None:
+    """Print a line built from stored text: no control character in it reaches the terminal."""
+    click.echo(terminal(line), err=err)
 
 
 def open_store(ctx: click.Context, *, create: bool = True):

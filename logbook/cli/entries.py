@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from logbook.cli.common import emit_json, json_option, open_store
+from logbook.cli.common import emit_json, json_option, open_store, say
 
 
 @click.command()
@@ -60,7 +60,7 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
         emit_json(detail)
     else:
         state = f"registered, hash {entry.registration_hash[:12]}" if do_register else "draft"
-        click.echo(f"added entry {entry.id}: {entry.slug} ({state})")
+        say(f"added entry {entry.id}: {entry.slug} ({state})")
 
 
 @click.command("register")
@@ -79,7 +79,7 @@ def register_cmd(ctx: click.Context, entry: str, as_json: bool) -> None:
     else:
         dirty = " (dirty tree: diff recorded)" if registered.git_dirty else ""
         commit = registered.git_commit[:12] if registered.git_commit else "no git repository"
-        click.echo(f"registered {registered.slug}: commit {commit}{dirty}, hash {registered.registration_hash}")
+        say(f"registered {registered.slug}: commit {commit}{dirty}, hash {registered.registration_hash}")
 
 
 @click.command()
@@ -99,7 +99,7 @@ def amend(ctx: click.Context, entry: str, field_name: str, value: str, reason: s
     if as_json:
         emit_json(amendment_dict(amendment))
     else:
-        click.echo(f"amended {field_name}: {amendment.old_value!r} -> {amendment.new_value!r} ({amendment.reason})")
+        say(f"amended {field_name}: {amendment.old_value!r} -> {amendment.new_value!r} ({amendment.reason})")
 
 
 @click.command("list")
@@ -121,7 +121,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"{'id':>4}  {'status':<10}  {'verdict':<12}  {'seeds':>5}  {'metric':<14}  title")
     for row in rows:
         arrow = "↓" if row["goal"] == "minimize" else "↑"
-        click.echo(
+        say(
             f"{row['id']:>4}  {row['status']:<10}  {row['verdict'] or '-':<12}  {row['seeds']:>5}  "
             f"{(row['metric'] + ' ' + arrow):<14}  {row['title']}"
         )
@@ -129,19 +129,21 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 
 def _show_text(d: dict[str, Any]) -> None:
     arrow = "lower is better" if d["goal"] == "minimize" else "higher is better"
-    delta = f"{d['min_effect']:g}" if d["min_effect"] is not None else "auto (default rule)"
-    click.echo(f"{d['title']}  [{d['id']}: {d['slug']}]")
-    click.echo(f"  hypothesis : {d['hypothesis']}")
-    click.echo(f"  metric     : {d['metric']} ({arrow}); δ = {delta}; α = {d['alpha']:g}")
-    click.echo(f"  seeds      : {d['seeds']} per arm" + (f" {d['planned_seeds']}" if d["planned_seeds"] else ""))
+    from logbook.entries.pilot import delta_text
+
+    delta = delta_text(d)
+    say(f"{d['title']}  [{d['id']}: {d['slug']}]")
+    say(f"  hypothesis : {d['hypothesis']}")
+    say(f"  metric     : {d['metric']} ({arrow}); δ = {delta}; α = {d['alpha']:g}")
+    say(f"  seeds      : {d['seeds']} per arm" + (f" {d['planned_seeds']}" if d["planned_seeds"] else ""))
     trainer = d["trainer"].get("name") or f"command: {d['trainer'].get('command')}"
-    click.echo(f"  trainer    : {trainer}")
+    say(f"  trainer    : {trainer}")
     for arm in d["arms"]:
         config = json.dumps(arm["config"], sort_keys=True)
-        click.echo(f"  arm        : {arm['name']} ({arm['role']}) {config}")
+        say(f"  arm        : {arm['name']} ({arm['role']}) {config}")
     if d["tags"]:
-        click.echo(f"  tags       : {', '.join(d['tags'])}")
-    click.echo(f"  status     : {d['status']}" + (f", verdict {d['verdict']}" if d["verdict"] else ""))
+        say(f"  tags       : {', '.join(d['tags'])}")
+    say(f"  status     : {d['status']}" + (f", verdict {d['verdict']}" if d["verdict"] else ""))
     if d["registered_at"]:
         git = d["git"]
         if git["in_repo"]:
@@ -151,14 +153,14 @@ def _show_text(d: dict[str, Any]) -> None:
         else:
             where = "outside any git repository"
         check = "verified" if d["registration_verified"] else "DOES NOT MATCH its content"
-        click.echo(f"  registered : {d['registered_at']}, {where}")
-        click.echo(f"  hash       : {d['registration_hash']} ({check})")
+        say(f"  registered : {d['registered_at']}, {where}")
+        say(f"  hash       : {d['registration_hash']} ({check})")
     else:
-        click.echo("  registered : no (draft)")
+        say("  registered : no (draft)")
     for a in d["amendments"]:
-        click.echo(f"  amendment  : {a['at']} {a['field']}: {a['old']!r} -> {a['new']!r} ({a['reason']})")
+        say(f"  amendment  : {a['at']} {a['field']}: {a['old']!r} -> {a['new']!r} ({a['reason']})")
     if d["runs"]:
-        click.echo("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items()))
+        say("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items()))
 
 
 @click.command()

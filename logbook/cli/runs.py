@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from logbook.cli.common import emit_json, json_option, open_store, wait_for_runs
+from logbook.cli.common import emit_json, json_option, open_store, say, wait_for_runs
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
@@ -85,12 +85,12 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     click.echo(f"workers: {len(live)} running" + ("" if live else " (start one with `logbook worker` or `logbook run`)"))
     for w in live:
         slots = ", ".join(s["device"] + ("" if s["gpu"] is None else ":" + s["gpu"]) for s in w["slots"])
-        click.echo(f"  worker {w['id']}: pid {w['pid']} on {w['host']}, slots {slots}, heartbeat {w['heartbeat_at']}")
+        say(f"  worker {w['id']}: pid {w['pid']} on {w['host']}, slots {slots}, heartbeat {w['heartbeat_at']}")
     click.echo("runs: " + (", ".join(f"{n} {s}" for s, n in info["counts"].items()) or "none"))
     for r in info["runs"]:
         took = f"{r['wall_time_s']:.1f}s" if r["wall_time_s"] is not None else ""
         error = f"  {r['error'][:60]}" if r["error"] and r["status"] not in ("succeeded",) else ""
-        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {r['seed']:<11} {took:>8}{error}")
+        say(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {r['seed']:<11} {took:>8}{error}")
 
 
 @click.command()

@@ -9,7 +9,7 @@ not inflate the noise estimate). Diverged seeds give no value and are left out o
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from sqlmodel import Session
 
@@ -68,3 +68,17 @@ def check_pilot(store: Store, spec: Any, *, label: str) -> float:
     """The δ that registering ``spec`` now would record (raises InputError naming ``label`` if none)."""
     with store.session() as session:
         return resolve_pilot_delta(session, spec.min_effect_pilot, spec.metric, label=label)[0]
+
+
+def delta_text(detail: dict[str, Any], fmt: Callable[[float], str] = lambda x: f"{x:g}") -> str:
+    """δ as people read it, with where it came from, from an entry's detail (`show --json`)."""
+    if detail["min_effect"] is None:
+        pilot = detail.get("min_effect_pilot")
+        if pilot:
+            return f"to be derived at registration: {fmt(pilot['sd_multiple'])} × the pooled sd of {pilot['from_pilot']}"
+        return "auto (a legacy default derived from the data judged: exploratory)"
+    pilot = detail.get("min_effect_pilot")
+    if detail.get("min_effect_source") == "pilot" and pilot:
+        return (f"{fmt(detail['min_effect'])} ({fmt(pilot['sd_multiple'])} × pooled sd {fmt(pilot['pooled_sd'])} "
+                f"of pilot {pilot['from_pilot']})")
+    return fmt(detail["min_effect"])

@@ -7,10 +7,10 @@ through dated amendments; the registered content and its hash never change (the 
 this with triggers as well).
 
 What the registration hash covers, as canonical JSON (keys sorted, no spaces, UTF-8, no NaN):
-``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect``, ``min_effect_source``
-("given", or how δ was derived from a pilot's runs), ``alpha``, ``seeds``, ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order),
-``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
-diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC).
+``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect``, ``alpha``, ``seeds``,
+``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order), ``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
+diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC); and ``min_effect_source`` when δ
+was derived from a pilot (its slug and registration hash, sd multiple, pooled sd, degrees of freedom).
 """
 
 from __future__ import annotations
@@ -126,7 +126,6 @@ def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
         "metric": entry.metric,
         "goal": entry.goal,
         "min_effect": entry.min_effect,
-        "min_effect_source": entry.min_effect_source or "given",
         "alpha": entry.alpha,
         "seeds": entry.seeds_per_arm,
         "planned_seeds": list(entry.planned_seeds),
@@ -145,7 +144,7 @@ def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
             "untracked": list(entry.git_untracked or []),
         },
         "registered_at": iso(entry.registered_at),
-    }
+    } | ({"min_effect_source": entry.min_effect_source} if entry.min_effect_source else {})
 
 
 def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | None = None) -> Hypothesis:
