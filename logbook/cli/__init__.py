@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="logbook", standalone_mode=False)
     except InputError as exc:
-        for line in exc.lines:
-            click.echo(line, err=True)
+        from logbook.export.escape import terminal
+
+        for line in exc.lines:  # lines quote what the user gave: nothing in them may drive the terminal
+            click.echo(terminal(line), err=True)
         sys.exit(exc.exit_code)
     except LogbookError as exc:
         click.echo(f"logbook: error: {exc}", err=True)

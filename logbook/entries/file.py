@@ -104,9 +104,10 @@ class _SafeKeyLoader(_BaseLoader):
 
 
 def _construct_mapping(loader: _SafeKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)  # resolve `<<: *anchor` merges first
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor`: merged keys may be overridden by the keys written here
         if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
                 None, None, "expected a plain key, not a list or mapping", key_node.start_mark)
@@ -227,6 +228,9 @@ def scan(data: Any) -> Iterator[tuple[str, str, bool]]:
                 child_path = f"{path}.{key}" if path else str(key)
                 if isinstance(value, dict) and not isinstance(key, str):
                     yield child_path, f"expected text keys, got {_show(key)}", False
+                    continue
+                if isinstance(value, dict) and CONTROL_OR_BREAK.search(key):
+                    yield child_path, f"expected a key without control characters, got {_show(key)}", False
                     continue
                 children.append((child_path, child, depth + 1))
             stack.extend(reversed(children))
