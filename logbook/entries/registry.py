@@ -22,7 +22,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlmodel import Session, select
 
 from logbook.db.engine import Store
@@ -30,7 +29,7 @@ from logbook.db.models import Amendment, Arm, Hypothesis, utcnow
 from logbook.db.queries import (
     amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
 )
-from logbook.entries.file import EntrySpec, validate
+from logbook.entries.file import EntrySpec, parse_text, validate
 from logbook.entries.pilot import resolve_pilot_delta
 from logbook.errors import InputError
 from logbook.entries.provenance import GitInfo, capture_environment, capture_git
@@ -218,11 +217,26 @@ def _current_file_view(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
 
 
 def _parse_value(raw: str) -> Any:
-    """An amendment value: YAML flow syntax, so 0.02, auto, [a, b] and {k: v} all work."""
+    """An amendment value: YAML flow syntax, so 0.02, [a, b] and {k: v} all work."""
+    return parse_text(raw, "yaml", "--value") if raw.strip() else ""
+
+
+# A valid entry that an amended field is put into, so the field is checked by the file's own rules
+# alone (an entry registered before a rule existed does not block amendments of its other fields).
+AMENDMENT_BASE = {
+    "title": "t", "hypothesis": "h", "metric": "m", "goal": "minimize", "min_effect": 0.0, "seeds": 5,
+    "trainer": "t", "arms": {"a": {}, "b": {}},
+}
+
+
+def _validate_new_arm(data: dict[str, Any], field: str) -> None:
+    """A new arm is checked against the entry's trainer and arms; only its own problems count."""
     try:
-        return yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise InputError(f"--value: expected a YAML value ({exc.__class__.__name__})") from exc
+        validate(data, label="--value")
+    except InputError as exc:
+        mine = [line for line in exc.lines if line.startswith(f"--value: {field}") or "trainer.command" in line]
+        if mine:
+            raise InputError(mine[0], mine) from exc
 
 
 def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Amendment:
@@ -243,16 +257,16 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (drafts are changed by registering a new file)")
         arms = arms_of(session, entry.id)
-        data = _current_file_view(entry, arms)
         if arm_field:
             name = field[len("arms."):]
+            data = _current_file_view(entry, arms)
             if name in data["arms"]:
                 raise InputError(f"--field: arm {name!r} exists and its runs used its config; expected a new arm name")
-            data["arms"] = {**data["arms"], name: value}
+            _validate_new_arm({**data, "arms": {**data["arms"], name: value}}, field)
+            spec = None
         else:
-            data[field] = value
-        spec = validate(data, label="--value")
-        if field == "min_effect" and spec.min_effect is None:
+            spec = validate({**AMENDMENT_BASE, field: value}, label="--value")
+        if spec is not None and field == "min_effect" and spec.min_effect is None:
             raise InputError("--value: min_effect: expected a number in metric units (δ from a pilot is derived only at registration)")
         old: Any
         if arm_field:

@@ -12,6 +12,7 @@ character must come out as itself.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
 
@@ -38,6 +39,18 @@ def terminal(text: object, *, multiline: bool = False) -> str:
     (tab and newline are kept where ``multiline``). The one neutraliser for every output."""
     pattern = _CONTROL if multiline else _CONTROL_OR_BREAK
     return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def terminal_data(value: Any) -> Any:
+    """:func:`terminal` over every string (and mapping key) in plain data, newlines kept: for
+    views that are drawn from many fields, such as the terminal app's screens."""
+    if isinstance(value, str):
+        return terminal(value, multiline=True)
+    if isinstance(value, dict):
+        return {terminal_data(k): terminal_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(terminal_data(v) for v in value)
+    return value
 
 
 def markup(text: object, *, multiline: bool = False) -> str:

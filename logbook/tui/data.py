@@ -21,6 +21,7 @@ from logbook.db.queries import iso, runs_of
 from logbook.entries.registry import entry_detail
 from logbook.db.runstatus import ACTIVE, FINISHED
 from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
+from logbook.export.escape import terminal_data
 
 
 def entry_rows(store: Store) -> list[dict[str, Any]]:
@@ -94,8 +95,9 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
         for arm, run in pairs
     ]
     counted = {r["id"] for r in runs if r["origin"] in COUNTED_ORIGINS}
-    return {"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
-            "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})}
+    # Stored text is drawn on the terminal: no control character in it may reach the terminal.
+    return terminal_data({"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
+                          "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})})
 
 
 def audits_of(store: Store, entry_id: int, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
