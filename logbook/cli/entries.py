@@ -85,7 +85,7 @@ def register_cmd(ctx: click.Context, entry: str, as_json: bool) -> None:
 @click.command()
 @click.argument("entry")
 @click.option("--field", "field_name", required=True, help="title, hypothesis, notes, tags, seeds, min_effect, alpha, or arms.NAME")
-@click.option("--value", required=True, help="The new value (YAML syntax: 0.02, auto, [a, b], {lr: 0.01}).")
+@click.option("--value", required=True, help="The new value (YAML syntax: 0.02, [a, b], {lr: 0.01}).")
 @click.option("--reason", required=True, help="Why the registered plan changes.")
 @json_option
 @click.pass_context

@@ -17,7 +17,7 @@ from logbook.db.engine import Store
 from logbook.db.queries import resolve_entry, runs_of
 from logbook.errors import InputError
 
-MIN_DEGREES_OF_FREEDOM = 2  # at least three finished values in all (two in one arm and one more, ...)
+MIN_DEGREES_OF_FREEDOM = 2  # a pooled sd from fewer would be little more than a guess
 
 
 def pooled_sd(groups: list[list[float]]) -> tuple[float, int]:
@@ -51,9 +51,10 @@ def resolve_pilot_delta(session: Session, request: dict[str, Any], metric: str, 
     groups = [data[name].values for name in registered_arms if name in data]
     sd, dof = pooled_sd(groups)
     if dof < MIN_DEGREES_OF_FREEDOM or not math.isfinite(sd):
+        finite = sum(math.isfinite(v) for g in groups for v in g)
         raise InputError(
-            f"{where}: expected a pilot with finished runs (at least {MIN_DEGREES_OF_FREEDOM + 1} values of {metric}, "
-            f"two in one arm); {pilot.slug} has {sum(len(g) for g in groups)}"
+            f"{where}: expected a pilot with finished runs that estimate the sd with {MIN_DEGREES_OF_FREEDOM}+ degrees "
+            f"of freedom (3 values in one arm, or 2 in each of two); {pilot.slug} has {finite} values of {metric}, {dof}"
         )
     delta = float(request["sd_multiple"]) * sd
     record = {

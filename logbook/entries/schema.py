@@ -63,13 +63,19 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
+def _id_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
 def matching(pattern: str, **field: Any) -> Any:
     """A string that matches ``pattern`` entirely; the pattern also goes into the JSON Schema."""
-    return Annotated[str, Field(pattern=f"^(?:{pattern})$", **field), _full_match(pattern)]
+    # `(?![\s\S])` rather than `$`: Python's `$` (used by some schema validators) allows a final newline
+    exact = {"pattern": f"^(?:{pattern})(?![\\s\\S])"}
+    return Annotated[str, Field(json_schema_extra=exact, **field), _full_match(pattern)]
 
 
 def number(**field: Any) -> Any:
@@ -90,7 +96,7 @@ class Strict(BaseModel):
 class PilotDelta(Strict):
     """δ derived at registration from a registered pilot entry's finished runs."""
 
-    from_pilot: Annotated[matching(ENTRY_REF, max_length=100), Field(
+    from_pilot: Annotated[matching(ENTRY_REF, max_length=100), BeforeValidator(_id_text), Field(
         description="expected the id or slug of a registered pilot entry whose runs have finished")]
     sd_multiple: Annotated[number(gt=0, le=10), Field(description="expected a number above 0 and at most 10: δ = this × the pilot's pooled sd")]
 
