@@ -144,7 +144,7 @@ def test_delta_from_a_pilot_is_resolved_at_registration_and_recorded(cli, tmp_pa
     assert source["pooled_sd"] == pytest.approx(expected_sd, rel=1e-12)
     assert (source["sd_multiple"], source["degrees_of_freedom"], source["arms"]) == (0.5, 7, ["baseline", "gated"])
     shown = cli("show", str(detail["id"]))
-    assert f"× pooled sd" in shown.out and f"of pilot {pilot['slug']}" in shown.out
+    assert "× pooled sd" in shown.out and f"of pilot {pilot['slug']}" in shown.out
 
 
 def test_a_draft_resolves_its_pilot_when_it_is_registered_not_before(cli, tmp_path, db_path):

@@ -19,7 +19,8 @@ from typing import Any, Iterator
 import yaml
 from pydantic import ValidationError
 
-from logbook.entries.schema import EntryFile, Trainer, problems
+from logbook.entries.problems import problems
+from logbook.entries.schema import EntryFile, Trainer
 from logbook.errors import InputError
 
 MAX_FILE_BYTES = 1_000_000

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, StrictInt, Tag,
-    ValidationError, field_validator, model_validator,
+    field_validator, model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -43,6 +43,15 @@ def refused(message: str, at: str = "") -> PydanticCustomError:
     """An error whose message is the whole "expected ..." text, about the field path ``at`` below
     the place where it is raised (a check across fields names the field it is about)."""
     return PydanticCustomError("entry", "{message}", {"message": message, "at": at})
+
+
+def show_value(value: Any) -> str:
+    """A value as an error line quotes it: its repr, cut to 60 characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = "a number too long to show"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _full_match(pattern: str):
@@ -125,39 +134,37 @@ MinEffect = Annotated[
 ]
 
 
-def check_command(command: str, config_keys: list[set[str]] | None = None) -> str | None:
-    """Why ``command`` cannot be run, or None: it is split like the command trainer splits it
-    (shlex), and every word is formatted with a sample seed and run folder."""
+def command_problem(command: str) -> str | None:
+    """Why ``command`` cannot be run, or None: it is split as the command trainer splits it
+    (shlex) and every word is formatted with a sample seed and run folder, as the trainer will."""
     try:
         words = shlex.split(command)
     except ValueError as exc:
         return f"expected a command line that splits into words like a shell's ({exc})"
-    fields: set[str] = set()
     for word in words:
         try:
-            parsed = list(string.Formatter().parse(word))
+            parsed = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(word) if name is not None]
         except ValueError as exc:
             return f"expected {{placeholders}} with balanced braces ({exc})"
-        for _, name, spec, conversion in parsed:
-            if name is None:
-                continue
+        for name, spec, conversion in parsed:
             if not name.isidentifier():
                 return f"expected placeholders that are plain names like {{seed}}, got {{{name}}}"
             if conversion not in (None, "r", "s", "a"):
                 return f"expected a conversion !r, !s or !a in {{{name}}}, got !{conversion}"
-            if "{" in spec or any(int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"\d+", spec)):
+            if "{" in spec or any(len(n) > 6 or int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"\d+", spec)):
                 return f"expected a format spec without nested fields and widths up to {MAX_FORMAT_WIDTH}, got {{{name}:{spec}}}"
-            fields.add(name)
-        sample = {name: "x" for name in fields} | {"seed": str(SAMPLE_SEED), "run_dir": "/tmp/run"}
+        sample = {name: "x" for name, _, _ in parsed} | {"seed": str(SAMPLE_SEED), "run_dir": "/tmp/run"}
         try:
-            word.format_map(sample)
+            word.format_map(sample)  # config values reach the command as text, as here
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             return f"expected a word that formats with a sample seed ({exc.__class__.__name__}: {exc})"
-    for name in sorted(fields - set(COMMAND_PLACEHOLDERS), key=command.find):
-        missing = [i for i, keys in enumerate(config_keys or []) if name not in keys]
-        if config_keys is not None and missing:
-            return name  # the caller names the arms
     return None
+
+
+def config_placeholders(command: str) -> list[str]:
+    """The placeholders of a runnable command that must be config keys, in order of appearance."""
+    names = [name for word in shlex.split(command) for _, name, _, _ in string.Formatter().parse(word) if name]
+    return [name for name in dict.fromkeys(names) if name not in COMMAND_PLACEHOLDERS]
 
 
 class Trainer(Strict):
@@ -175,7 +182,7 @@ class Trainer(Strict):
     @field_validator("command")
     @classmethod
     def _splits_and_formats(cls, command: str | None) -> str | None:
-        problem = check_command(command) if command is not None else None
+        problem = command_problem(command) if command is not None else None
         if problem:
             raise refused(problem)
         return command
@@ -190,7 +197,7 @@ class Trainer(Strict):
                 raise refused(f"expected a valid regular expression ({exc})", at=metric_name) from exc
             if groups != 1:
                 raise refused("expected a regular expression with exactly one capture group for the value, "
-                              f"got {_show(pattern)}", at=metric_name)
+                              f"got {show_value(pattern)}", at=metric_name)
         return metrics
 
     @model_validator(mode="after")
@@ -273,12 +280,11 @@ class EntryFile(Strict):
     def _across_fields(self) -> EntryFile:
         names = list(self.arms)
         if self.baseline is not None and self.baseline not in names:
-            raise refused(f"expected the name of an arm ({', '.join(names)}), got {_show(self.baseline)}", at="baseline")
-        if isinstance(self.trainer, Trainer) and self.trainer.command is not None:
-            keys = [set(config or {}) for config in self.arms.values()]
-            placeholder = check_command(self.trainer.command, keys)
-            if placeholder:
-                missing = [n for n, k in zip(names, keys) if placeholder not in k]
+            raise refused(f"expected the name of an arm ({', '.join(names)}), got {show_value(self.baseline)}", at="baseline")
+        command = self.trainer.command if isinstance(self.trainer, Trainer) else None
+        for placeholder in config_placeholders(command) if command else []:
+            missing = [name for name, config in self.arms.items() if placeholder not in (config or {})]
+            if missing:
                 raise refused(
                     f"expected placeholder {{{placeholder}}} to be {{seed}}, {{run_dir}} or a config key of every arm "
                     f"(missing in arms: {', '.join(missing)})", at="trainer.command",
@@ -294,124 +300,3 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://negative-results-logbook.invalid/entry.schema.json"
     return schema
-
-
-
-# What a refused top-level value should have been; nested fields use their own descriptions.
-EXPECTED = {
-    "title": "expected a non-empty single line of at most 200 characters",
-    "hypothesis": "expected a non-empty string",
-    "metric": "expected a metric name (letters, digits, _ . / -)",
-    "goal": "expected minimize or maximize",
-    "min_effect": "expected a finite number ≥ 0 (in metric units), or {from_pilot: ENTRY, sd_multiple: 0.5}",
-    "alpha": "expected a number between 0 and 0.5 (exclusive)",
-    "seeds": f"expected a whole number of seeds per arm from {MIN_SEEDS} (the verdict needs five) to {MAX_SEEDS}",
-    "trainer": "expected a registered trainer name or module:callable",
-    "arms": "expected a mapping of at least two arms (a baseline and a candidate)",
-    "arms.*": "expected a mapping of config keys to values",
-    "arms.[key]": "expected an arm name of letters, digits, _ . - (starting with a letter or digit)",
-    "trainer.metrics.[key]": "expected a metric name (letters, digits, _ . / -)",
-    "baseline": "expected the name of an arm",
-    "tags": "expected a list of non-empty one-line strings",
-    "deterministic": "expected true or false",
-    "notes": "expected a string",
-    "executor": "expected local or slurm",
-}
-
-
-def _show(value: Any) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long to print
-        text = "a number too long to show"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _path(loc: tuple) -> list[str]:
-    """An error location as the file's field path: union tags dropped, a bad mapping key named."""
-    parts = [str(p) for p in loc if not str(p).startswith(TAG_PREFIX)]
-    if parts and parts[-1] == "[key]":
-        parts = parts[:-2] + [parts[-2], "[key]"]  # pydantic puts the key before the marker
-    return parts
-
-
-def _model_at(parts: list[str]) -> type[BaseModel] | None:
-    """The model that the fields at ``parts`` lead to (None where the path leaves the models)."""
-    model: Any = EntryFile
-    for part in parts:
-        info = model.model_fields.get(part)
-        if info is None:
-            return None
-        model = next((m for m in _members(info.annotation) if isinstance(m, type) and issubclass(m, BaseModel)), None)
-        if model is None:
-            return None
-    return model
-
-
-def _field(parts: list[str]) -> Any:
-    """The FieldInfo of the field at ``parts``, or None."""
-    model = _model_at(parts[:-1])
-    return model.model_fields.get(parts[-1]) if model and parts else None
-
-
-def _description(info: Any) -> str | None:
-    """A field's description, also where it sits on the inner type of ``Annotated[X, Field(...)] | None``."""
-    if info is None:
-        return None
-    if info.description:
-        return info.description
-    pending = list(getattr(info.annotation, "__args__", ()))
-    while pending:
-        member = pending.pop(0)
-        found = next((m.description for m in getattr(member, "__metadata__", ()) if getattr(m, "description", None)), None)
-        if found:
-            return found
-        pending.extend(getattr(member, "__args__", ()))
-    return None
-
-
-def _members(annotation: Any) -> list[Any]:
-    args = getattr(annotation, "__args__", None)
-    if not args:
-        return [getattr(annotation, "__origin__", annotation)]
-    return [m for a in args for m in _members(getattr(a, "__origin__", a))]
-
-
-def _expected(parts: list[str]) -> str:
-    key = ".".join(parts)
-    wildcard = ".".join(parts[:1] + ["*"] + parts[2:]) if len(parts) > 1 else key
-    if key in EXPECTED or wildcard in EXPECTED:
-        return EXPECTED.get(key) or EXPECTED[wildcard]
-    if parts[-1:] == ["[key]"] and ".".join([*parts[:-2], "[key]"]) in EXPECTED:
-        return EXPECTED[".".join([*parts[:-2], "[key]"])]
-    while parts and parts[-1].isdigit() and _field(parts) is None:
-        parts = parts[:-1]  # an item of a list: say what the list expects
-    description = _description(_field(parts)) or "expected a valid value"
-    return description if description.startswith("expected") else "expected " + description.split(": ", 1)[-1]
-
-
-def problems(error: ValidationError) -> list[tuple[str, str]]:
-    """(field path, what was expected) for each error of a validation, one per path, in order."""
-    out: dict[str, str] = {}
-    for err in error.errors(include_url=False):
-        parts = _path(tuple(err["loc"]))
-        kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-        if kind == "entry":
-            parts = parts + [p for p in ctx["at"].split(".") if p]
-            message = ctx["message"]
-        elif kind == "missing":
-            info = _field(parts)
-            message = f"missing; {info.description if info and info.description else 'required'}"
-        elif kind == "extra_forbidden":
-            model = _model_at(parts[:-1])
-            known = ", ".join(model.model_fields) if model else "the documented fields"
-            message = f"unknown field; expected one of {known}"
-        elif kind in ("too_long", "string_too_long"):
-            size = ctx.get("actual_length") or (len(value) if hasattr(value, "__len__") else "more")
-            unit = "characters" if kind == "string_too_long" else "items"
-            message = f"expected at most {ctx.get('max_length')} {unit}, got {size}"
-        else:
-            message = f"{_expected(parts)}, got {_show(value)}"
-        shown = [p for p in parts if p != "[key]"]
-        out.setdefault(".".join(shown) or "(document)", message)
-    return list(out.items())
