@@ -1,15 +1,15 @@
 """Where δ comes from: hypothesis.min_effect_source (a pilot request on a draft, its resolution once registered).
 
-Revision ID: 0009
-Revises: 0003
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-23
 """
 
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0009"
-down_revision = "0003"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
