@@ -125,6 +125,10 @@ def test_exports_neutralise_control_characters(cli, hostile_db, tmp_path, fmt):
     assert files
     text = "".join(p.read_text(encoding="utf-8") for p in files)
     assert_clean(text)
+    figures = list(out.rglob("*.svg"))
+    assert figures
+    for figure in figures:  # figure text too (raw control characters are not even valid XML)
+        assert_clean(figure.read_text(encoding="utf-8"))
     if fmt == "md":
         assert "\\\\x1b\\]0;pwned\\\\x07Gate" in text
     else:
