@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from logbook.entries.problems import problems
-from logbook.entries.schema import EntryFile, Trainer
+from logbook.entries.schema import EntryFile, Trainer, show_value
 from logbook.errors import InputError
 
 MAX_FILE_BYTES = 1_000_000
@@ -193,11 +193,6 @@ def load_entry_file(path: str | Path) -> EntrySpec:
     return validate(data, label=label, source_path=str(path.resolve()), source_text=text)
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def scan(data: Any) -> Iterator[tuple[str, str, bool]]:
     """(path, what was expected, fatal) for every value that no field may hold: control characters,
     non-JSON types, non-text keys, nesting deeper than MAX_DEPTH, more than MAX_VALUES values.
@@ -216,7 +211,7 @@ def scan(data: Any) -> Iterator[tuple[str, str, bool]]:
             found = pattern.search(value.rstrip("\n"))
             if found:
                 yield where, (f"expected text without control characters{'' if pattern is CONTROL else ' or line breaks'}"
-                              f" (found U+{ord(found.group()):04X}), got {_show(value)}"), False
+                              f" (found U+{ord(found.group()):04X}), got {show_value(value)}"), False
         elif isinstance(value, float) and not math.isfinite(value):
             yield where, f"expected a finite number, got {value!r}", False
         elif isinstance(value, (dict, list)):
@@ -228,15 +223,15 @@ def scan(data: Any) -> Iterator[tuple[str, str, bool]]:
             for key, child in items:
                 child_path = f"{path}.{key}" if path else str(key)
                 if isinstance(value, dict) and not isinstance(key, str):
-                    yield child_path, f"expected text keys, got {_show(key)}", False
+                    yield child_path, f"expected text keys, got {show_value(key)}", False
                     continue
                 if isinstance(value, dict) and CONTROL_OR_BREAK.search(key):
-                    yield child_path, f"expected a key without control characters, got {_show(key)}", False
+                    yield child_path, f"expected a key without control characters, got {show_value(key)}", False
                     continue
                 children.append((child_path, child, depth + 1))
             stack.extend(reversed(children))
         elif value is not None and not isinstance(value, (bool, int, float)):
-            yield where, f"expected JSON-compatible values ({JSON_TYPES}), got {type(value).__name__} {_show(value)}", False
+            yield where, f"expected JSON-compatible values ({JSON_TYPES}), got {type(value).__name__} {show_value(value)}", False
 
 
 def validate(data: Any, *, label: str, source_path: str | None = None, source_text: str = "") -> EntrySpec:

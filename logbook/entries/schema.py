@@ -4,9 +4,12 @@ One place says what an entry file may hold: the models below validate parsed YAM
 JSON Schema that `logbook schema` prints (editors use it for completion and red squiggles), and
 carry the blocks other parts of the logbook read (``executor``/``slurm``, ``variance_study``).
 
-Every field's ``description`` doubles as the "expected ..." half of its error line, so a refused
-value reads ``FILE: field.path: expected ..., got VALUE``. Checks that span fields (the baseline
-names an arm, command placeholders are config keys of every arm) run once the fields are valid.
+Field descriptions are what an editor shows on hover and, for nested fields, the "expected ..."
+half of an error line (:mod:`logbook.entries.problems` turns pydantic's errors into those lines).
+Strings are matched whole (``metric: "loss\\n"`` is no metric name), numbers must be finite and
+are never booleans, and a command is split and formatted the way the command trainer will do it.
+Checks that span fields (the baseline names an arm, command placeholders are config keys of every
+arm) run once the fields are valid.
 """
 
 from __future__ import annotations
