@@ -37,9 +37,11 @@ def _errors(schema: dict, document: dict) -> list[str]:
 
 
 def test_packaged_examples_and_every_block_validate_against_the_schema(schema):
-    for name in ("gated-rnn.yaml", "demo-gated-rnn.yaml"):
-        document = yaml.safe_load((resources.files("logbook") / "data" / name).read_text(encoding="utf-8"))
-        assert _errors(schema, document) == [], name
+    examples = [p for p in (resources.files("logbook") / "data").iterdir() if p.name.endswith(".yaml")]
+    assert {"gated-rnn.yaml", "demo-gated-rnn.yaml"} <= {p.name for p in examples}
+    for example in examples:
+        document = yaml.safe_load(example.read_text(encoding="utf-8"))
+        assert _errors(schema, document) == [], example.name
     full = yaml.safe_load(EXAMPLE_YAML) | {
         "min_effect": {"from_pilot": "pilot-run", "sd_multiple": 0.5},
         "trainer": {"command": "python train.py --seed {seed}", "metrics": {"val_loss": "loss: ([0-9.]+)"}, "timeout": 60},
