@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from logbook.errors import InputError
+from logbook.slurmconfig import check_block, check_executor
 
 GOALS = ("minimize", "maximize")
 MIN_SEEDS = 5  # the verdict needs at least five finite seeds per arm
@@ -42,6 +43,8 @@ FIELDS = {
     "tags": "optional: a list of tags",
     "deterministic": "optional: ask trainers for deterministic algorithms",
     "notes": "optional: free text",
+    "executor": "optional: where runs execute, local or slurm (not part of the registered claim)",
+    "slurm": "optional: Slurm options for `--executor slurm` (see logbook/slurmconfig.py)",
 }
 TRAINER_FIELDS = ("name", "command", "metrics", "timeout")
 
@@ -333,6 +336,11 @@ def validate(data: Any, *, label: str, source_path: str | None = None, source_te
             notes = data["notes"].strip()
 
     trainer = _validate_trainer(data.get("trainer"), arms, bad) if "trainer" in data else None
+    for key, check in (("executor", check_executor), ("slurm", check_block)):
+        try:
+            check(data.get(key), key)
+        except InputError as exc:
+            problems.append(f"{label}: {exc}")
 
     if problems:
         raise InputError(problems[0], problems)
