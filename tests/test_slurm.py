@@ -56,7 +56,8 @@ def squeue(*args: str) -> list[str]:
 def sacct(job: str) -> dict[str, str]:
     out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", job, "-o", "JobID,State"], capture_output=True, text=True,
                          check=True)
-    return dict(line.split("|")[:2] for line in out.stdout.splitlines() if line)
+    pairs = (line.split("|")[:2] for line in out.stdout.splitlines() if line)
+    return {job: state.split()[0] for job, state in pairs}  # "CANCELLED by 0" -> "CANCELLED"
 
 
 TRAIN = textwrap.dedent(
@@ -64,6 +65,10 @@ TRAIN = textwrap.dedent(
     import json, os, sys, time
     cfg = json.loads(os.environ["LOGBOOK_CONFIG"])
     seed = int(sys.argv[1])
+    hung = os.path.join(os.environ["LOGBOOK_RUN_DIR"], "hung-once")
+    if cfg.get("hang") == "always" or (cfg.get("hang") == "first start" and not os.path.exists(hung)):
+        open(hung, "w").close()
+        time.sleep(600)
     time.sleep(float(cfg.get("sleep", 0)))
     for step in range(3):
         print(f"step {step} score: {cfg['base'] + 0.01 * (seed % 7) + 0.1 * step:.4f}", flush=True)
@@ -75,6 +80,8 @@ TRAIN = textwrap.dedent(
 def slurm_project(project, slurm_cluster):
     (project.root / "train.py").write_text(TRAIN)
     yield project
+    if not project.db.exists():
+        return
     jobs = {r["slurm_job_id"].split("_")[0] for r in project.runs() if r["slurm_job_id"] and r["slurm_job_id"][0].isdigit()}
     if jobs:
         subprocess.run(["scancel", *sorted(jobs)], capture_output=True)
@@ -83,6 +90,27 @@ def slurm_project(project, slurm_cluster):
 def command_entry(project, name: str, arms: dict, seeds: int = 5, extra: str = "") -> str:
     spec = {"command": f"{sys.executable} train.py {{seed}}", "metrics": {"score": r"score: ([0-9.]+)"}}
     return project.entry(name, spec, arms, seeds=seeds, extra=extra)
+
+
+def one_run_on_slurm(project, name: str, config: dict, minutes: int = 5, max_requeues: int = 2,
+                     candidate: dict | None = None) -> str:
+    """An entry (two arms of five seeds, the least it may have) of which only the first run (of
+    each arm, with a ``candidate`` config) is left queued for Slurm; a Slurm worker is started."""
+    slug = command_entry(project, name, {"baseline": config, "cand": candidate or config},
+                         extra=f"slurm:\n  time: {minutes}\n  max_requeues: {max_requeues}\n")
+    project.logbook("run", slug, "--executor", "slurm", "--no-worker")
+    runs = project.runs()
+    keep = {runs[0]["id"]} | ({next(r["id"] for r in runs if r["arm"] == "cand")} if candidate else set())
+    for run in runs:
+        if run["id"] not in keep:
+            project.logbook("cancel", "--run", run["id"])
+    project.start_worker("--executor", "slurm", "--slurm-poll", "0.5", "--idle-exit", "20")
+    return slug
+
+
+def running_alone(project):
+    runs = [r for r in project.runs() if r["status"] != "cancelled"]
+    return runs if len(runs) == 1 and runs[0]["slurm_state"] == "RUNNING" else None
 
 
 def settled(project, n: int):
@@ -117,3 +145,97 @@ def test_two_arms_of_five_seeds_reach_a_verdict_as_one_job_array(slurm_project):
     assert verdict["verdict"] == "positive"
     status = project.logbook("status", slug).stdout
     assert f"slurm {run['slurm_job_id']} COMPLETED {run['node']}" in status
+
+
+def test_cancel_takes_pending_and_running_tasks_off_the_queue(slurm_project):
+    project = slurm_project
+    slug = command_entry(project, "stop", {"baseline": {"base": 0.1, "sleep": 300}, "cand": {"base": 0.2, "sleep": 300}},
+                         extra="slurm:\n  time: 10\n  max_running: 2\n")
+    project.logbook("run", slug, "--executor", "slurm", env=FAST_POLL)
+    runs = wait_for(lambda: (lambda rs: rs if sum(r["slurm_state"] == "RUNNING" for r in rs) == 2 else None)(project.runs()),
+                    timeout=60, interval=0.5, what="two tasks running (the cap), eight pending")
+    array = runs[0]["slurm_job_id"].split("_")[0]
+    assert len(squeue("-j", array, "-r")) == 10
+    counts = json.loads(project.logbook("cancel", slug, "--json").stdout)
+    assert counts == {"stopping": 10}
+    wait_for(lambda: not squeue("-j", array), timeout=30, interval=0.5, what="the array to leave the queue")
+    runs = wait_for(lambda: settled(project, 10), timeout=60, interval=0.5, what="runs to be recorded cancelled")
+    assert {r["status"] for r in runs} == {"cancelled"}
+    assert {r["slurm_state"] for r in runs} == {"CANCELLED"}
+    assert set(sacct(array).values()) == {"CANCELLED"}
+
+
+def test_worker_killed_and_restarted_collects_every_result_exactly_once(slurm_project):
+    project = slurm_project
+    slug = command_entry(project, "restart", {"baseline": {"base": 0.1, "sleep": 4}, "cand": {"base": 0.5, "sleep": 4}},
+                         extra="slurm:\n  time: 5\n  max_running: 3\n")
+    project.logbook("run", slug, "--executor", "slurm", "--no-worker")
+    first = project.start_worker("--executor", "slurm", "--slurm-poll", "0.5", "--idle-exit", "30")
+    wait_for(lambda: sum(r["slurm_state"] == "RUNNING" for r in project.runs()) >= 1, timeout=60, interval=0.3,
+             what="a task running")
+    runs = project.runs()
+    assert {r["slurm_state"] for r in runs} >= {"RUNNING", "PENDING"}
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    array = runs[0]["slurm_job_id"].split("_")[0]
+    assert squeue("-j", array, "-r")  # the jobs live on without the worker
+    time.sleep(6)  # some tasks end while no worker watches
+    second = project.start_worker("--executor", "slurm", "--slurm-poll", "0.5", "--once")
+    output, _ = second.communicate(timeout=180)
+    assert "re-attached to 10 Slurm tasks (10 runs)" in output
+    runs = project.runs()
+    assert [r["status"] for r in runs] == ["succeeded"] * 10, output
+    assert len({r["slurm_job_id"] for r in runs}) == 10 and {r["slurm_job_id"].split("_")[0] for r in runs} == {array}
+    assert all(r["attempt"] == 1 and r["slurm_requeues"] == 0 for r in runs)
+    assert len(sacct(array)) == 10  # nothing was submitted again
+    assert all(len(project.points(r["id"])) == 3 for r in runs)
+    assert output.count(" succeeded") == 10  # each run settled once, by the second worker
+
+
+def test_task_killed_by_signal_is_failed_with_its_log_tail(slurm_project):
+    project = slurm_project
+    one_run_on_slurm(project, "killed", {"base": 0.1, "sleep": 300}, minutes=10)
+    (run,) = wait_for(lambda: running_alone(project), timeout=60, interval=0.3, what="the task to run")
+    wait_for(lambda: Path(run["log_path"]).exists() and "slurm job" in Path(run["log_path"]).read_text(), timeout=30)
+    subprocess.run(["scancel", "--signal=KILL", run["slurm_job_id"]], check=True)
+    run = wait_for(lambda: settled(project, 10), timeout=60, interval=0.5, what="the killed run to be recorded")[0]
+    assert run["status"] == "failed", run
+    assert run["slurm_state"] in ("FAILED", "CANCELLED") and run["slurm_requeues"] == 0
+    assert f"slurm job {run['slurm_job_id']} ended {run['slurm_state']}" in run["error_tail"]
+    # the run's own log (its first line names the job) and Slurm's stderr for the task
+    assert "log tail:\n--- slurm job " + run["slurm_job_id"].split("_")[0] in run["error_tail"], run["error_tail"]
+
+
+def test_scontrol_requeue_of_a_running_task_gives_one_result(slurm_project):
+    project = slurm_project
+    one_run_on_slurm(project, "requeue", {"base": 0.1, "sleep": 5})
+    (run,) = wait_for(lambda: running_alone(project), timeout=60, interval=0.3, what="the task to run")
+    time.sleep(1)
+    subprocess.run(["scontrol", "requeue", run["slurm_job_id"]], check=True)
+    run = wait_for(lambda: settled(project, 10), timeout=120, interval=0.5, what="the requeued task to finish")[0]
+    assert run["status"] == "succeeded" and run["slurm_state"] == "COMPLETED"
+    assert run["attempt"] == 1 and run["slurm_requeues"] == 0
+    assert len(project.points(run["id"])) == 3  # the first start's points were not kept twice
+    log = Path(run["log_path"]).read_text()
+    assert "(start 2)" in log and log.count("step 2 score") == 1 + ("(start 1)" in log and log.index("(start 2)") > log.index("step 2 score"))
+    env = json.loads(run["environment"])
+    assert env["slurm"]["restart_count"] == 1
+
+
+def test_time_limit_exceeded_comes_back_timeout_and_is_requeued_within_its_bound(slurm_project):
+    project = slurm_project
+    one_run_on_slurm(project, "timeout", {"base": 0.1, "hang": "first start"}, minutes=1, max_requeues=1,
+                     candidate={"base": 0.2, "hang": "always"})
+    runs = wait_for(lambda: settled(project, 10), timeout=400, interval=1.0, what="both runs to end")
+    once = next(r for r in runs if r["arm"] == "baseline" and r["status"] != "cancelled")
+    always = next(r for r in runs if r["arm"] == "cand" and r["status"] != "cancelled")
+    # hung past its 1-minute limit on its first start: TIMEOUT, requeued once, then it finished
+    assert once["status"] == "succeeded" and once["slurm_requeues"] == 1 and once["attempt"] == 2
+    assert once["slurm_state"] == "COMPLETED"
+    # hung every time: requeued once (its bound), then failed
+    assert always["status"] == "failed" and always["slurm_requeues"] == 1 and always["attempt"] == 2
+    assert always["slurm_state"] == "TIMEOUT"
+    assert "ended TIMEOUT" in always["error_tail"] and "not requeued: 1 automatic requeues used" in always["error_tail"]
+    status = project.logbook("status", "timeout").stdout
+    assert "requeued 1x" in status
+    assert "(2 automatic Slurm requeues)" in project.logbook("show", "timeout").stdout
