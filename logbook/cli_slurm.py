@@ -55,10 +55,12 @@ def settings_for_run(store, entry_ref: str, executor_flag: str | None, block: di
         session.expunge(entry)
     if executor_flag == "local":
         return "local", None
-    from logbook.engine.slurm import check_cluster, run_settings
+    from logbook.slurmconfig import run_settings
 
     executor, options = run_settings(entry, block, executor_flag)
     if executor != "slurm":
         return executor, None
+    from logbook.engine.slurm import check_cluster
+
     check_cluster(store, options)
     return executor, options

@@ -64,17 +64,19 @@ def _checks() -> dict[str, Callable[[Any], bool]]:
 
 
 def check_block(raw: Any, where: str) -> dict[str, Any]:
-    """A slurm block as given (None for none); raises InputError naming ``where``.field."""
+    """A slurm block as given (None for none); raises InputError naming ``where``.field, or the
+    flag (--field-name) when ``where`` is "flags"."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise InputError(f"{where}: expected a mapping of Slurm options ({', '.join(FIELDS)}), got {raw!r}")
     checks = _checks()
     for key, value in raw.items():
+        name = f"--{key.replace('_', '-')}" if where == "flags" else f"{where}.{key}"
         if key not in FIELDS:
-            raise InputError(f"{where}.{key}: unknown field; expected one of {', '.join(FIELDS)}")
+            raise InputError(f"{name}: unknown field; expected one of {', '.join(FIELDS)}")
         if not checks[key](value):
-            raise InputError(f"{where}.{key}: expected {FIELDS[key]}, got {value!r}")
+            raise InputError(f"{name}: expected {FIELDS[key]}, got {value!r}")
     return dict(raw)
 
 
@@ -135,3 +137,25 @@ def resolve(layers: list[tuple[str | None, dict[str, Any]]]) -> tuple[str, dict[
         executor = layer_executor or executor
         block.update({k: v for k, v in layer_block.items() if v is not None})
     return executor, block
+
+
+def entry_file_settings(entry: Any) -> tuple[str | None, dict[str, Any]]:
+    """The executor and slurm block of the entry file as registered (its stored source text)."""
+    if not entry.source_text:
+        return None, {}
+    from logbook.entryfile import format_of, parse_text
+
+    fmt = format_of(Path(entry.source_path or "entry.yaml")) or "yaml"
+    data = parse_text(entry.source_text, fmt, entry.source_path or entry.slug)
+    if not isinstance(data, dict):
+        return None, {}
+    return check_executor(data.get("executor"), "executor"), check_block(data.get("slurm"), "slurm")
+
+
+def run_settings(entry: Any, flags: dict[str, Any], executor_flag: str | None,
+                 cwd: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """Executor and Slurm options for ``logbook run``: logbook.toml, then the entry file, then flags."""
+    start = Path(entry.repo_root) if entry.repo_root and Path(entry.repo_root).is_dir() else (cwd or Path.cwd())
+    layers = [load_config_file(find_config_file(start)), entry_file_settings(entry),
+              (executor_flag, check_block({k: v for k, v in flags.items() if v not in (None, ())}, "flags"))]
+    return resolve(layers)

@@ -239,3 +239,47 @@ def test_time_limit_exceeded_comes_back_timeout_and_is_requeued_within_its_bound
     status = project.logbook("status", "timeout").stdout
     assert "requeued 1x" in status
     assert "(2 automatic Slurm requeues)" in project.logbook("show", "timeout").stdout
+
+
+def test_builtin_trainer_batches_of_seeds_are_one_array_task_each(slurm_project):
+    project = slurm_project
+    slug = project.entry("digits", "digits", {"baseline": {"steps": 20}, "wide": {"steps": 20, "hidden": 96}},
+                         metric="eval_acc")
+    project.logbook("run", slug, "--executor", "slurm", "--batch", "5", "--time", "10", env=FAST_POLL)
+    runs = wait_for(lambda: settled(project, 10), timeout=300, interval=1.0, what="the digits runs to end on Slurm")
+    assert [r["status"] for r in runs] == ["succeeded"] * 10, [r["error_tail"] for r in runs]
+    tasks = {r["slurm_job_id"] for r in runs}
+    assert len(tasks) == 2 and len({t.split("_")[0] for t in tasks}) == 1  # one array, one task per arm's batch
+    for task in tasks:
+        batch = [r for r in runs if r["slurm_job_id"] == task]
+        assert len(batch) == 5 and {r["arm"] for r in batch} in ({"baseline"}, {"wide"})
+        assert {r["batch_id"] for r in batch} == {task} and {r["batch_size"] for r in batch} == {5}
+    assert len(sacct(runs[0]["slurm_job_id"].split("_")[0])) == 2
+    assert all(0 < r["final_metrics"]["eval_acc"] <= 1 for r in runs)
+    assert all(json.loads(r["determinism"])["batch_size"] == 5 for r in runs)
+
+
+def test_interrupted_submission_is_found_by_name_cancelled_and_submitted_again(slurm_project):
+    """A worker killed between claiming runs and recording sbatch's answer: the next worker finds
+    the job by its name, cancels it and submits the runs again, so nothing runs twice."""
+    import sqlite3
+
+    project = slurm_project
+    slug = command_entry(project, "interrupted", {"baseline": {"base": 0.1}, "cand": {"base": 0.3}})
+    project.logbook("run", slug, "--executor", "slurm", "--no-worker")
+    stray = subprocess.run(["sbatch", "--parsable", "--hold", "--job-name", "logbook-abc123def456", "--wrap", "sleep 60"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    con = sqlite3.connect(project.db)
+    con.execute("INSERT INTO worker (host, pid, slots, status, started_at, heartbeat_at) "
+                "VALUES ('elsewhere', 1, '[]', 'crashed', '2026-01-01', '2026-01-01')")
+    con.execute("UPDATE run SET status = 'running', worker_id = 1, slurm_job_id = 'submitting:abc123def456', "
+                "slurm_state = 'SUBMITTING'")
+    con.commit()
+    con.close()
+    worker = project.start_worker("--executor", "slurm", "--slurm-poll", "0.5", "--once")
+    output, _ = worker.communicate(timeout=180)
+    assert "queued again 10 runs whose submission was interrupted" in output
+    assert sacct(stray) == {stray: "CANCELLED"}
+    runs = project.runs()
+    assert [r["status"] for r in runs] == ["succeeded"] * 10, output
+    assert len({r["slurm_job_id"].split("_")[0] for r in runs}) == 1 and stray not in {r["slurm_job_id"] for r in runs}

@@ -45,7 +45,7 @@ from logbook.errors import InputError
 from logbook.paths import run_folder, runs_dir
 from logbook.provenance import head_commit
 from logbook.seeding import determinism_env
-from logbook.slurmconfig import check_block, check_executor, find_config_file, load_config_file, resolve, time_minutes
+from logbook.slurmconfig import time_minutes
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
                       "BOOT_FAIL", "DEADLINE", "REVOKED"})
@@ -99,9 +99,12 @@ def query_states(array_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def find_jobs_by_name(name: str) -> list[str]:
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "--name", name, "-o", "JobID", "-S", "now-7days"],
-                         capture_output=True, text=True, timeout=120, check=False)
-    return sorted({line.split("_")[0] for line in out.stdout.split() if line.strip()})
+    """Job ids with this name: in the queue now (squeue, immediate) or in the accounting (sacct)."""
+    queued = subprocess.run(["squeue", "-h", "-n", name, "-o", "%F"], capture_output=True, text=True, timeout=120,
+                            check=False)
+    accounted = subprocess.run(["sacct", "-X", "-n", "-P", "--name", name, "-o", "JobID", "-S", "now-7days"],
+                               capture_output=True, text=True, timeout=120, check=False)
+    return sorted({line.split("_")[0] for line in (queued.stdout + "\n" + accounted.stdout).split() if line.strip()})
 
 
 def scancel(*keys: str) -> None:
@@ -109,28 +112,6 @@ def scancel(*keys: str) -> None:
 
 
 # ---- configuration at `logbook run` ---------------------------------------------------------
-
-def entry_file_settings(entry: Hypothesis) -> tuple[str | None, dict[str, Any]]:
-    """The executor and slurm block of the entry file as registered (its stored source text)."""
-    if not entry.source_text:
-        return None, {}
-    from logbook.entryfile import format_of, parse_text
-
-    fmt = format_of(Path(entry.source_path or "entry.yaml")) or "yaml"
-    data = parse_text(entry.source_text, fmt, entry.source_path or entry.slug)
-    if not isinstance(data, dict):
-        return None, {}
-    return check_executor(data.get("executor"), "executor"), check_block(data.get("slurm"), "slurm")
-
-
-def run_settings(entry: Hypothesis, flags: dict[str, Any], executor_flag: str | None,
-                 cwd: Path | None = None) -> tuple[str, dict[str, Any]]:
-    """Executor and Slurm options for ``logbook run``: logbook.toml, then the entry file, then flags."""
-    start = Path(entry.repo_root) if entry.repo_root and Path(entry.repo_root).is_dir() else (cwd or Path.cwd())
-    layers = [load_config_file(find_config_file(start)), entry_file_settings(entry),
-              (executor_flag, check_block({k: v for k, v in flags.items() if v not in (None, ())}, "--slurm options"))]
-    return resolve(layers)
-
 
 def check_cluster(store: Store, options: dict[str, Any]) -> None:
     """Fail up front, with what to do, when runs could not go to Slurm from here."""

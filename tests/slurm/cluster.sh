@@ -87,7 +87,8 @@ start_munge() {
   wait_for 20 munge sh -c 'munge -n | unmunge'
 }
 
-start_mariadb() {
+start_mariadb() {  # fresh: 1 when this cluster has no job state yet
+  local fresh="$1"
   if ! mysqladmin ping >/dev/null 2>&1; then
     mkdir -p /run/mysqld
     chown mysql:mysql /run/mysqld
@@ -95,6 +96,11 @@ start_mariadb() {
     (setsid mysqld_safe --user=mysql >"$LOG/mysqld_safe.log" 2>&1 < /dev/null &)
     touch "$STATE/started-mariadb"
     wait_for 60 MariaDB mysqladmin ping
+  fi
+  if [[ "$fresh" == 1 ]]; then
+    # A new cluster numbers its jobs from 1 again: drop the accounting of earlier ones, or sacct
+    # would answer for an old job that had the same id.
+    mysql -u root -e "DROP DATABASE IF EXISTS $DB_NAME"
   fi
   mysql -u root <<SQL
 CREATE DATABASE IF NOT EXISTS $DB_NAME;
@@ -115,7 +121,9 @@ start() {
   render "$HERE/slurmdbd.conf.in" "$ETC/slurmdbd.conf"
   chmod 600 "$ETC/slurmdbd.conf"
   start_munge
-  start_mariadb
+  local fresh=0
+  if [[ ! -f "$STATE/ctld/job_state" ]] && ! pid_alive "$STATE/slurmdbd.pid"; then fresh=1; fi
+  start_mariadb "$fresh"
   if ! pid_alive "$STATE/slurmdbd.pid"; then
     slurmdbd
     wait_for 30 slurmdbd sacctmgr -n list cluster
