@@ -135,12 +135,14 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
 @click.pass_context
 def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, as_json: bool) -> None:
     """Queue ENTRY's failed, crashed, diverged or cancelled runs again (or one --run)."""
-    from logbook.engine.queue import ensure_worker
+    from logbook.engine.queue import ensure_worker, executors_of
     from logbook.engine.queue import requeue as do_requeue
 
     store = _open_store(ctx, create=False)
     ids = do_requeue(store, entry, run_id)
-    worker_pid = ensure_worker(store) if ids and not no_worker else None
+    worker_pid = None
+    for executor in executors_of(store, ids) if not no_worker else ():  # a local worker, a Slurm worker, or both
+        worker_pid = ensure_worker(store, executor=executor) or worker_pid
     if as_json:
         emit_json({"requeued": ids, "worker_pid": worker_pid})
     else:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from logbook.db.engine import open_store
+from logbook.engine.queue import cancel
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slurm
@@ -93,17 +95,19 @@ def command_entry(project, name: str, arms: dict, seeds: int = 5, extra: str = "
 
 
 def one_run_on_slurm(project, name: str, config: dict, minutes: int = 5, max_requeues: int = 2,
-                     candidate: dict | None = None) -> str:
+                     candidate: dict | None = None, cpus: int = 1) -> str:
     """An entry (two arms of five seeds, the least it may have) of which only the first run (of
     each arm, with a ``candidate`` config) is left queued for Slurm; a Slurm worker is started."""
     slug = command_entry(project, name, {"baseline": config, "cand": candidate or config},
-                         extra=f"slurm:\n  time: {minutes}\n  max_requeues: {max_requeues}\n")
+                         extra=f"slurm:\n  time: {minutes}\n  max_requeues: {max_requeues}\n  cpus_per_task: {cpus}\n")
     project.logbook("run", slug, "--executor", "slurm", "--no-worker")
     runs = project.runs()
     keep = {runs[0]["id"]} | ({next(r["id"] for r in runs if r["arm"] == "cand")} if candidate else set())
+    store = open_store(project.db)
     for run in runs:
         if run["id"] not in keep:
-            project.logbook("cancel", "--run", run["id"])
+            cancel(store, run_id=run["id"])  # still queued: cancelled at once
+    store.dispose()
     project.start_worker("--executor", "slurm", "--slurm-poll", "0.5", "--idle-exit", "20")
     return slug
 
@@ -204,6 +208,14 @@ def test_task_killed_by_signal_is_failed_with_its_log_tail(slurm_project):
     assert f"slurm job {run['slurm_job_id']} ended {run['slurm_state']}" in run["error_tail"]
     # the run's own log (its first line names the job) and Slurm's stderr for the task
     assert "log tail:\n--- slurm job " + run["slurm_job_id"].split("_")[0] in run["error_tail"], run["error_tail"]
+    from logbook.tui.data import run_view
+
+    store = open_store(project.db)
+    view = run_view(store, run["id"])  # what the terminal app's run screen shows
+    store.dispose()
+    assert (view["slurm"]["job_id"], view["slurm"]["state"], view["slurm"]["node"]) == (
+        run["slurm_job_id"], run["slurm_state"], run["node"])
+    assert view["slurm"]["log"] and view["slurm"]["log"] in run["error_tail"]
 
 
 def test_scontrol_requeue_of_a_running_task_gives_one_result(slurm_project):
@@ -212,6 +224,9 @@ def test_scontrol_requeue_of_a_running_task_gives_one_result(slurm_project):
     (run,) = wait_for(lambda: running_alone(project), timeout=60, interval=0.3, what="the task to run")
     time.sleep(1)
     subprocess.run(["scontrol", "requeue", run["slurm_job_id"]], check=True)
+    # Slurm holds a requeued job back for about two minutes (reason BeginTime): let it start now.
+    wait_for(lambda: squeue("-j", run["slurm_job_id"], "-o", "%T") == ["PENDING"], timeout=30, interval=0.3)
+    subprocess.run(["scontrol", "update", f"JobId={run['slurm_job_id']}", "StartTime=now"], check=True)
     run = wait_for(lambda: settled(project, 10), timeout=120, interval=0.5, what="the requeued task to finish")[0]
     assert run["status"] == "succeeded" and run["slurm_state"] == "COMPLETED"
     assert run["attempt"] == 1 and run["slurm_requeues"] == 0
@@ -283,3 +298,19 @@ def test_interrupted_submission_is_found_by_name_cancelled_and_submitted_again(s
     runs = project.runs()
     assert [r["status"] for r in runs] == ["succeeded"] * 10, output
     assert len({r["slurm_job_id"].split("_")[0] for r in runs}) == 1 and stray not in {r["slurm_job_id"] for r in runs}
+
+
+def test_preempted_task_is_requeued_and_finishes(slurm_project):
+    project = slurm_project
+    cpus = subprocess.run(["sinfo", "-h", "-p", "debug", "-o", "%c"], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    one_run_on_slurm(project, "preempt", {"base": 0.1, "hang": "first start"}, minutes=5, cpus=int(cpus))
+    (run,) = wait_for(lambda: running_alone(project), timeout=60, interval=0.3, what="the task to run")
+    first_task = run["slurm_job_id"]
+    urgent = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-c", cpus, "--wrap", "sleep 3"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    run = wait_for(lambda: settled(project, 10), timeout=120, interval=0.5, what="the preempted run to finish")[0]
+    assert run["status"] == "succeeded" and run["slurm_requeues"] == 1 and run["attempt"] == 2, run["error_tail"]
+    assert run["slurm_job_id"] != first_task  # it went out again, in a new array
+    assert sacct(first_task.split("_")[0])[first_task] == "PREEMPTED"
+    assert sacct(urgent)[urgent] == "COMPLETED"

@@ -113,6 +113,14 @@ def requeue(store: Store, ref: str | None = None, run_id: int | None = None) -> 
         return [run.id for run in runs]
 
 
+def executors_of(store: Store, run_ids: list[int]) -> list[str]:
+    """The executors these runs are queued for (local, slurm), for starting the right workers."""
+    if not run_ids:
+        return []
+    with store.session() as session:
+        return sorted(set(session.exec(select(Run.executor).where(col(Run.id).in_(run_ids))).all()))
+
+
 def live_workers(store: Store) -> list[Worker]:
     """Workers recorded as running whose process still runs (or runs on another host)."""
     with store.session() as session:

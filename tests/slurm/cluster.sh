@@ -110,12 +110,23 @@ FLUSH PRIVILEGES;
 SQL
 }
 
+not_ours() {  # daemon -> fail when one runs that this STATE_DIR did not start (same ports)
+  local pids
+  pids="$(pgrep -x "$1" || true)"
+  if [[ -n "$pids" ]] && ! pid_alive "$STATE/$1.pid"; then
+    fail "a $1 started elsewhere already runs (pid $pids); stop it first (cluster.sh stop ITS_STATE_DIR)"
+  fi
+}
+
 start() {
   if status >/dev/null 2>&1; then
     echo "export SLURM_CONF=$SLURM_CONF"
     return
   fi
   check_prerequisites
+  not_ours slurmctld
+  not_ours slurmd
+  not_ours slurmdbd
   mkdir -p "$ETC" "$LOG" "$STATE/ctld" "$STATE/slurmd"
   render "$HERE/slurm.conf.in" "$ETC/slurm.conf"
   render "$HERE/slurmdbd.conf.in" "$ETC/slurmdbd.conf"
