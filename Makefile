@@ -35,7 +35,9 @@ system-deps:
 	   tmux texlive-latex-base texlive-latex-recommended slurm-wlm slurmdbd munge mariadb-server >/dev/null) ; } || \
 	  echo "note: could not install tmux/pdflatex/Slurm; the tests that need them will say so"
 
+# lint-imports checks the architecture's arrows (contracts in pyproject.toml) before the tests run.
 test: $(STAMP) system-deps
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

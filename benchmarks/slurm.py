@@ -93,7 +93,7 @@ def time_to_running(folder: Path) -> list[list[str]]:
     slug = entry(folder, db, "allrun", 50, 120, "time: 5\nmax_running: 100")
     env = {"LOGBOOK_SLURM_POLL": "1"}
     start = time.perf_counter()
-    logbook(db, "run", slug, "--executor", "slurm", env=env, cwd=folder)
+    logbook(db, "run", slug, "--executor", "slurm", "--yes", env=env, cwd=folder)
     cli_done = time.perf_counter() - start
     job, submitted, all_running = None, None, None
     deadline = time.monotonic() + 300
@@ -132,7 +132,7 @@ def stop_worker(db: Path) -> None:
 def polling_cpu(folder: Path, window_s: float) -> list[list[str]]:
     db = folder / "pend" / "logbook.db"
     slug = entry(folder, db, "pending", 500, 0, "time: 5\nmax_running: 1000\nsbatch: [--hold]")
-    logbook(db, "run", slug, "--executor", "slurm", "--no-worker", cwd=folder)
+    logbook(db, "run", slug, "--executor", "slurm", "--no-worker", "--yes", cwd=folder)
     rows = []
     for poll in (5.0, 1.0):
         worker = subprocess.Popen([sys.executable, "-m", "logbook", "--db", str(db), "worker", "--executor", "slurm",

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from logbook.entryfile import load_entry_file
+from logbook.entries.file import load_entry_file
 from tests.conftest import EXAMPLE_YAML
 
 TOML_EXAMPLE = textwrap.dedent(
@@ -106,7 +106,7 @@ INVALID = [
     ("basename.yaml", _replace(EXAMPLE_YAML, "baseline: baseline      #", "baseline: control      #"),
      "basename.yaml: baseline: expected the name of an arm (baseline, gated), got 'control'"),
     ("unknown.yaml", EXAMPLE_YAML + "epochs: 3\n",
-     "unknown.yaml: epochs: unknown field; expected one of title, hypothesis, metric, goal, min_effect, alpha, seeds, trainer, arms, baseline, tags, deterministic, notes"),
+     "unknown.yaml: epochs: unknown field; expected one of title, hypothesis, metric, goal, min_effect, alpha, seeds, trainer, arms, baseline, tags, deterministic, notes, executor, slurm"),
     ("missing.yaml", _replace(EXAMPLE_YAML, "metric: val_loss\n", ""),
      "missing.yaml: metric: missing; required: the metric the verdict is about"),
     ("trainer.yaml", _replace(EXAMPLE_YAML, "trainer: seq-gating", "trainer: python train.py"),

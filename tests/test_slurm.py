@@ -282,7 +282,7 @@ def test_interrupted_submission_is_found_by_name_cancelled_and_submitted_again(s
     project = slurm_project
     slug = command_entry(project, "interrupted", {"baseline": {"base": 0.1}, "cand": {"base": 0.3}})
     project.logbook("run", slug, "--executor", "slurm", "--no-worker")
-    stray = subprocess.run(["sbatch", "--parsable", "--hold", "--job-name", "logbook-abc123def456", "--wrap", "sleep 60"],
+    stray = subprocess.run(["sbatch", "--parsable", "--hold", "-o", "/dev/null", "--job-name", "logbook-abc123def456", "--wrap", "sleep 60"],
                            capture_output=True, text=True, check=True).stdout.strip()
     con = sqlite3.connect(project.db)
     con.execute("INSERT INTO worker (host, pid, slots, status, started_at, heartbeat_at) "

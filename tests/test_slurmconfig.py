@@ -14,7 +14,7 @@ from logbook.db.engine import open_store
 from logbook.db.models import Hypothesis
 from logbook.engine.slurm import expand_job_id, parse_sacct, shared_folder_problem
 from logbook.errors import InputError
-from logbook.slurmconfig import DEFAULTS, check_block, run_settings, time_minutes
+from logbook.entries.slurmconfig import DEFAULTS, check_block, run_settings, time_minutes
 
 SPEC = {"command": f"{sys.executable} train.py", "metrics": {"score": "score: ([0-9.]+)"}}
 

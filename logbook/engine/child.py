@@ -106,8 +106,8 @@ def run_job(job: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """Run the trainer for every run of a job (one, or a batch trained together); returns each
     run's outcome, which goes into its own result.json."""
     from logbook.engine.plugins import TrainerNotFound, load_trainer
-    from logbook.provenance import capture_environment
-    from logbook.seeding import derive_streams, seed_everything
+    from logbook.entries.provenance import capture_environment
+    from logbook.entries.seeding import derive_streams, seed_everything
     from trainers.protocol import RunContext
 
     runs = job["runs"]

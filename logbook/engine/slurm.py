@@ -40,12 +40,14 @@ from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
 from logbook.engine.procinfo import is_alive
 from logbook.engine.slurm_task import SLURM_FILE, run_task
-from logbook.engine.worker import LOG_TAIL_CHARS, WorkerLoop, _Stream, log, read_new_points, read_result, result_fields, tail
+from logbook.engine.worker import (
+    LOG_TAIL_CHARS, WorkerLoop, _Stream, log, read_new_points, read_result, require_metric, result_fields, tail,
+)
 from logbook.errors import InputError
-from logbook.paths import run_folder, runs_dir
-from logbook.provenance import head_commit
-from logbook.seeding import determinism_env
-from logbook.slurmconfig import time_minutes
+from logbook.db.paths import run_folder, runs_dir
+from logbook.entries.provenance import head_commit
+from logbook.entries.seeding import determinism_env
+from logbook.entries.slurmconfig import time_minutes
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
                       "BOOT_FAIL", "DEADLINE", "REVOKED"})
@@ -486,6 +488,7 @@ class SlurmWorkerLoop(WorkerLoop):
         with self.store.session() as session:
             run = session.get(Run, run_id)
             requeues, options, cancel_asked = run.slurm_requeues, run.executor_options or {}, run.cancel_requested
+            metric = session.get(Hypothesis, entry_id).metric
         where = f"slurm job {ended.key} ended {ended.state}" + (f" on {ended.node}" if ended.node else "")
         fields: dict[str, Any] = {"exit_code": ended.exit_code, "ended_at": utcnow(), "cancel_requested": False,
                                   "slurm_state": ended.state, "node": ended.node, "host": ended.node,
@@ -494,6 +497,7 @@ class SlurmWorkerLoop(WorkerLoop):
         if result is not None:  # it finished, whatever came after: keep the result
             fields.update({k: v for k, v in result_fields(result).items() if v is not None or k == "error_tail"})
             fields["environment"] = {**(result.get("environment") or {}), "slurm": placement}
+            fields.update(require_metric(fields, metric, tail(log_path)))
         elif killed == "cancelled" or (ended.state == "CANCELLED" and cancel_asked):
             fields.update(status="cancelled", error_tail=f"cancelled while on Slurm ({where})")
         elif killed == "batch stopped":

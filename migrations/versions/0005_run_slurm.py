@@ -2,7 +2,7 @@
 how often Slurm lost it (requeues after TIMEOUT, PREEMPTED or NODE_FAIL).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0009
 Create Date: 2026-11-23
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

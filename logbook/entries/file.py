@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from logbook.errors import InputError
-from logbook.slurmconfig import check_block, check_executor
+from logbook.entries.slurmconfig import check_block, check_executor
 
 GOALS = ("minimize", "maximize")
 MIN_SEEDS = 5  # the verdict needs at least five finite seeds per arm
@@ -44,7 +44,7 @@ FIELDS = {
     "deterministic": "optional: ask trainers for deterministic algorithms",
     "notes": "optional: free text",
     "executor": "optional: where runs execute, local or slurm (not part of the registered claim)",
-    "slurm": "optional: Slurm options for `--executor slurm` (see logbook/slurmconfig.py)",
+    "slurm": "optional: Slurm options for `--executor slurm` (see logbook/entries/slurmconfig.py)",
 }
 TRAINER_FIELDS = ("name", "command", "metrics", "timeout")
 

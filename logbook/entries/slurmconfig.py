@@ -143,7 +143,7 @@ def entry_file_settings(entry: Any) -> tuple[str | None, dict[str, Any]]:
     """The executor and slurm block of the entry file as registered (its stored source text)."""
     if not entry.source_text:
         return None, {}
-    from logbook.entryfile import format_of, parse_text
+    from logbook.entries.file import format_of, parse_text
 
     fmt = format_of(Path(entry.source_path or "entry.yaml")) or "yaml"
     data = parse_text(entry.source_text, fmt, entry.source_path or entry.slug)

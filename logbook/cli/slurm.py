@@ -55,7 +55,7 @@ def settings_for_run(store, entry_ref: str, executor_flag: str | None, block: di
         session.expunge(entry)
     if executor_flag == "local":
         return "local", None
-    from logbook.slurmconfig import run_settings
+    from logbook.entries.slurmconfig import run_settings
 
     executor, options = run_settings(entry, block, executor_flag)
     if executor != "slurm":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from logbook.cli import _open_store, cli, emit_json, json_option, wait_for_runs
-from logbook.cli_slurm import flag_block, settings_for_run, slurm_flags
+from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, wait_for_runs, yes_option
+from logbook.cli.slurm import flag_block, settings_for_run, slurm_flags
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
@@ -15,7 +15,7 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
                                 help="Runs side by side when there is no GPU (default: half the CPU cores).")
 
 
-@cli.command("run")
+@click.command("run")
 @click.argument("entry")
 @click.option("--seeds", "extra", type=int, help="Queue this many extra seeds per arm instead of the planned ones.")
 @click.option("--wait", is_flag=True, help="Stay and show progress until the entry's runs end.")
@@ -26,16 +26,20 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
 @click.option("--executor", type=click.Choice(["local", "slurm"]),
               help="Where the runs execute (default: logbook.toml or the entry file, else local).")
 @slurm_flags
+@yes_option
 @json_option
 @click.pass_context
 def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_worker: bool, slots_per_gpu: int,
-            cpu_slots: int | None, batch: int, executor: str | None, as_json: bool, **slurm: object) -> None:
+            cpu_slots: int | None, batch: int, executor: str | None, yes: bool, as_json: bool, **slurm: object) -> None:
     """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
     from logbook.db.queries import resolve_entry
     from logbook.engine.queue import ensure_worker, enqueue, entry_progress, entry_run_ids
 
-    store = _open_store(ctx, create=False)
+    from logbook.engine.confirm import queued_count
+
+    store = open_store(ctx, create=False)
     executor, options = settings_for_run(store, entry, executor, flag_block(slurm))
+    confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra, executor=executor, executor_options=options)
     with store.session() as session:
         found = resolve_entry(session, entry)
@@ -56,7 +60,7 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
         click.echo(f"judge it with: logbook verdict {slug}")
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="Exit when no run is queued or running.")
 @click.option("--idle-exit", type=float, help="Exit after this many seconds with nothing to do.")
 @slots_option
@@ -73,7 +77,7 @@ def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gp
     """Run queued runs in the foreground (`logbook run` starts one in the background)."""
     from logbook.engine.worker import start_worker
 
-    store = _open_store(ctx)
+    store = open_store(ctx)
     if executor == "slurm":
         from logbook.engine.slurm import start_slurm_worker
 
@@ -83,7 +87,7 @@ def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gp
                  log_path=log_path, batch=batch)
 
 
-@cli.command()
+@click.command()
 @click.argument("entry", required=False)
 @json_option
 @click.pass_context
@@ -91,7 +95,7 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     """Workers, their slots, and runs (all of ENTRY's, or the active and most recent)."""
     from logbook.engine.queue import status as queue_status
 
-    store = _open_store(ctx)
+    store = open_store(ctx)
     info = queue_status(store, entry)
     if as_json:
         emit_json(info)
@@ -107,10 +111,10 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
         error = f"  {r['error'][:60]}" if r["error"] and r["status"] not in ("succeeded",) else ""
         where = (f"  slurm {r['slurm_job_id']} {r['slurm_state'] or ''} {r['node'] or ''}".rstrip()
                  + (f" requeued {r['slurm_requeues']}x" if r["slurm_requeues"] else "")) if r["executor"] == "slurm" else ""
-        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {r['seed']:<11} {took:>8}{where}{error}")
+        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {'hidden' if r['seed'] is None else r['seed']:<11} {took:>8}{where}{error}")
 
 
-@cli.command()
+@click.command()
 @click.argument("entry", required=False)
 @click.option("--run", "run_id", type=int, help="One run by id.")
 @json_option
@@ -119,7 +123,7 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
     """Cancel ENTRY's queued and running runs (or one --run)."""
     from logbook.engine.queue import cancel as do_cancel
 
-    store = _open_store(ctx, create=False)
+    store = open_store(ctx, create=False)
     counts = do_cancel(store, entry, run_id)
     if as_json:
         emit_json(counts)
@@ -127,18 +131,24 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
         click.echo(f"cancelled {counts.get('cancelled', 0)} queued runs; asked workers to stop {counts.get('stopping', 0)} running runs")
 
 
-@cli.command()
+@click.command()
 @click.argument("entry", required=False)
 @click.option("--run", "run_id", type=int, help="One run by id.")
 @click.option("--no-worker", is_flag=True, help="Only requeue; do not start a worker.")
+@yes_option
 @json_option
 @click.pass_context
-def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, as_json: bool) -> None:
+def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, yes: bool, as_json: bool) -> None:
     """Queue ENTRY's failed, crashed, diverged or cancelled runs again (or one --run)."""
     from logbook.engine.queue import ensure_worker, executors_of
     from logbook.engine.queue import requeue as do_requeue
 
-    store = _open_store(ctx, create=False)
+    from logbook.engine.confirm import entry_of_run, queued_count
+
+    store = open_store(ctx, create=False)
+    ref = entry if run_id is None else entry_of_run(store, run_id)
+    if ref is not None:  # a run that does not exist is reported by requeue itself
+        confirm_commands(store, ref, runs=1 if run_id is not None else queued_count(store, ref, "requeue"), yes=yes)
     ids = do_requeue(store, entry, run_id)
     worker_pid = None
     for executor in executors_of(store, ids) if not no_worker else ():  # a local worker, a Slurm worker, or both
