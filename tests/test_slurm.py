@@ -307,6 +307,8 @@ def test_preempted_task_is_requeued_and_finishes(slurm_project):
     one_run_on_slurm(project, "preempt", {"base": 0.1, "hang": "first start"}, minutes=5, cpus=int(cpus))
     (run,) = wait_for(lambda: running_alone(project), timeout=60, interval=0.3, what="the task to run")
     first_task = run["slurm_job_id"]
+    wait_for(lambda: (Path(run["run_dir"]) / "hung-once").exists(), timeout=60, interval=0.3,
+             what="the trainer to be hanging in its first start")
     urgent = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-c", cpus, "--wrap", "sleep 3"],
                             capture_output=True, text=True, check=True).stdout.strip()
     run = wait_for(lambda: settled(project, 10), timeout=120, interval=0.5, what="the preempted run to finish")[0]
