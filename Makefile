@@ -21,15 +21,19 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# System tools the tests use: tmux (the terminal app's smoke test) and a TeX engine (the LaTeX
-# export is compiled; without TeX it is still checked with a LaTeX parser). Installed with apt-get
-# when missing and this is root; otherwise the tests say what they need.
+# System tools the tests use: tmux (the terminal app's smoke test), a TeX engine (the LaTeX
+# export is compiled; without TeX it is still checked with a LaTeX parser), and a single-node Slurm
+# with accounting (slurm-wlm, slurmdbd, munge, MariaDB; tests/slurm/cluster.sh starts it). Installed
+# with apt-get when missing and this is root; otherwise the tests say what they need.
+SYSTEM_TOOLS := tmux pdflatex sbatch slurmctld slurmd slurmdbd munged mysqld_safe
 system-deps:
-	@command -v tmux >/dev/null 2>&1 && command -v pdflatex >/dev/null 2>&1 || { \
+	@missing=0; for tool in $(SYSTEM_TOOLS); do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing=1; done; \
+	[ $$missing = 0 ] || { \
 	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	   tmux texlive-latex-base texlive-latex-recommended >/dev/null) ; } || \
-	  echo "note: could not install tmux/pdflatex; the tests that need them will say so"
+	   tmux texlive-latex-base texlive-latex-recommended slurm-wlm slurmdbd munge mariadb-server >/dev/null) ; } || \
+	  echo "note: could not install tmux/pdflatex/Slurm; the tests that need them will say so"
 
 # lint-imports checks the architecture's arrows (contracts in pyproject.toml) before the tests run.
 test: $(STAMP) system-deps

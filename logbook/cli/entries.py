@@ -190,7 +190,8 @@ def _show_text(d: dict[str, Any]) -> None:
     for a in d["amendments"]:
         say(f"  amendment  : {a['at']} {a['field']}: {a['old']!r} -> {a['new']!r} ({a['reason']})")
     if d["runs"]:
-        say("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items()))
+        say("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items())
+            + (f" ({d['slurm_requeues']} automatic Slurm requeues)" if d.get("slurm_requeues") else ""))
 
 
 @click.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, say, wait_for_runs, yes_option
+from logbook.cli.slurm import flag_block, settings_for_run, slurm_flags
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
@@ -28,11 +29,15 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
 @slots_option
 @cpu_slots_option
 @batch_option
+@click.option("--executor", type=click.Choice(["local", "slurm"]),
+              help="Where the runs execute (default: logbook.toml or the entry file, else local).")
+@slurm_flags
 @yes_option
 @json_option
 @click.pass_context
 def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_worker: bool, slots_per_gpu: int,
-            cpu_slots: int | None, batch: int, no_batch: bool, yes: bool, as_json: bool) -> None:
+            cpu_slots: int | None, batch: int, no_batch: bool, executor: str | None, yes: bool, as_json: bool,
+            **slurm: object) -> None:
     """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
     from logbook.db.queries import resolve_entry
     from logbook.engine.queue import ensure_worker, enqueue, entry_progress, entry_run_ids
@@ -40,13 +45,14 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
     from logbook.engine.confirm import queued_count
 
     store = open_store(ctx, create=False)
+    executor, options = settings_for_run(store, entry, executor, flag_block(slurm))
     confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
-    queued = enqueue(store, entry, extra)
+    queued = enqueue(store, entry, extra, executor=executor, executor_options=options)
     with store.session() as session:
         found = resolve_entry(session, entry)
         entry_id, slug = found.id, found.slug
     worker_pid = None if no_worker else ensure_worker(store, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
-                                                      batch=1 if no_batch else batch)
+                                                      batch=1 if no_batch else batch, executor=executor)
     if not as_json:
         origin = f"{extra} extra seeds per arm" if extra else "the planned seeds"
         click.echo(f"queued {len(queued)} runs of {slug} ({origin})"
@@ -67,14 +73,23 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
 @slots_option
 @cpu_slots_option
 @batch_option
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="Run local runs here, or send Slurm runs to the cluster (and re-attach to those sent before).")
+@click.option("--slurm-poll", type=click.FloatRange(min=0.1), default=5.0, show_default=True, envvar="LOGBOOK_SLURM_POLL",
+              help="Seconds between sacct calls (one call covers all of the worker's jobs).")
 @click.option("--log-path", hidden=True)
 @click.pass_context
 def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gpu: int, cpu_slots: int | None,
-           batch: int, no_batch: bool, log_path: str | None) -> None:
+           batch: int, no_batch: bool, executor: str, slurm_poll: float, log_path: str | None) -> None:
     """Run queued runs in the foreground (`logbook run` starts one in the background)."""
     from logbook.engine.worker import start_worker
 
     store = open_store(ctx)
+    if executor == "slurm":
+        from logbook.engine.slurm import start_slurm_worker
+
+        start_slurm_worker(store, once=once, idle_exit_s=idle_exit, log_path=log_path, poll_s=slurm_poll, batch=1 if no_batch else batch)
+        return
     start_worker(store, once=once, idle_exit_s=idle_exit, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
                  log_path=log_path, batch=1 if no_batch else batch)
 
@@ -101,7 +116,9 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     for r in info["runs"]:
         took = f"{r['wall_time_s']:.1f}s" if r["wall_time_s"] is not None else ""
         error = f"  {r['error'][:60]}" if r["error"] and r["status"] not in ("succeeded",) else ""
-        say(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {'hidden' if r['seed'] is None else r['seed']:<11} {took:>8}{error}")
+        where = (f"  slurm {r['slurm_job_id']} {r['slurm_state'] or ''} {r['node'] or ''}".rstrip()
+                 + (f" requeued {r['slurm_requeues']}x" if r["slurm_requeues"] else "")) if r["executor"] == "slurm" else ""
+        say(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {'hidden' if r['seed'] is None else r['seed']:<11} {took:>8}{where}{error}")
 
 
 @click.command()
@@ -130,7 +147,7 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
 @click.pass_context
 def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, yes: bool, as_json: bool) -> None:
     """Queue ENTRY's failed, crashed, diverged or cancelled runs again (or one --run)."""
-    from logbook.engine.queue import ensure_worker
+    from logbook.engine.queue import ensure_worker, executors_of
     from logbook.engine.queue import requeue as do_requeue
 
     from logbook.engine.confirm import entry_of_run, queued_count
@@ -140,7 +157,9 @@ def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker
     if ref is not None:  # a run that does not exist is reported by requeue itself
         confirm_commands(store, ref, runs=1 if run_id is not None else queued_count(store, ref, "requeue"), yes=yes)
     ids = do_requeue(store, entry, run_id)
-    worker_pid = ensure_worker(store) if ids and not no_worker else None
+    worker_pid = None
+    for executor in executors_of(store, ids) if not no_worker else ():  # a local worker, a Slurm worker, or both
+        worker_pid = ensure_worker(store, executor=executor) or worker_pid
     if as_json:
         emit_json({"requeued": ids, "worker_pid": worker_pid})
     else:

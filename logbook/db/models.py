@@ -187,6 +187,13 @@ class Run(SQLModel, table=True):
     final_metrics: Optional[dict] = _json(nullable=True)
     predictions_path: Optional[str] = None
     predictions_sha256: Optional[str] = None
+    # Where the run executes: "local" (a child of the worker) or "slurm" (an array task).
+    executor: str = Field(default="local", sa_column_kwargs={"server_default": "local"})
+    executor_options: Optional[dict] = _json(nullable=True)  # the resolved slurm block, for slurm runs
+    slurm_job_id: Optional[str] = None  # "<array job id>_<task index>"
+    slurm_state: Optional[str] = None  # as sacct last reported it (PENDING, RUNNING, TIMEOUT, ...)
+    node: Optional[str] = None
+    slurm_requeues: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class MetricPoint(SQLModel, table=True):

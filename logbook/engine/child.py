@@ -187,7 +187,7 @@ def main(argv: list[str]) -> int:
         return 0
     job_path = Path(argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
-    die_with_parent(int(job["worker_pid"]))
+    die_with_parent(int(os.environ.get("LOGBOOK_PARENT_PID") or job["worker_pid"]))  # set by a Slurm task
     outcomes = run_job(job)
     for r in job["runs"]:
         write_json_atomically(Path(r["run_dir"]) / RESULT_FILE, outcomes[r["run_id"]])

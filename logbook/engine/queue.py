@@ -30,9 +30,11 @@ from logbook.db.runstatus import ACTIVE, RETRYABLE
 DEFAULT_BATCH = 32
 
 
-def enqueue(store: Store, ref: str, extra_seeds: int | None = None) -> list[int]:
+def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor: str = "local",
+            executor_options: dict[str, Any] | None = None) -> list[int]:
     """Queue an entry's planned seeds on every arm (those not queued or run yet), or, with
-    ``extra_seeds``, that many new seeds per arm, drawn fresh and the same across arms."""
+    ``extra_seeds``, that many new seeds per arm, drawn fresh and the same across arms; they run
+    on ``executor`` (local, or slurm with its resolved options)."""
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
         require_registered(entry)
@@ -50,7 +52,8 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None) -> list[int]
             plan = [(seed, "planned") for seed in entry.planned_seeds]
         now = utcnow()
         new_runs = [
-            Run(arm_id=arm.id, seed=seed, seed_origin=origin, queued_at=now)
+            Run(arm_id=arm.id, seed=seed, seed_origin=origin, queued_at=now, executor=executor,
+                executor_options=executor_options if executor == "slurm" else None)
             for seed, origin in plan
             for arm in arms
             if (arm.id, seed) not in have
@@ -92,6 +95,10 @@ def cancel(store: Store, ref: str | None = None, run_id: int | None = None) -> d
                 counts["stopping"] += 1
             session.add(run)
         session.commit()
+        on_slurm = [r.slurm_job_id for r in runs if r.executor == "slurm" and r.status == "running"
+                    and r.slurm_job_id and r.slurm_job_id[0].isdigit()]
+        if on_slurm:  # leave the queue now, even with no worker running; the worker records it
+            subprocess.run(["scancel", *sorted(set(on_slurm))], capture_output=True, timeout=120, check=False)
         return dict(counts)
 
 
@@ -110,6 +117,14 @@ def requeue(store: Store, ref: str | None = None, run_id: int | None = None) -> 
         return [run.id for run in runs]
 
 
+def executors_of(store: Store, run_ids: list[int]) -> list[str]:
+    """The executors these runs are queued for (local, slurm), for starting the right workers."""
+    if not run_ids:
+        return []
+    with store.session() as session:
+        return sorted(set(session.exec(select(Run.executor).where(col(Run.id).in_(run_ids))).all()))
+
+
 def live_workers(store: Store) -> list[Worker]:
     """Workers recorded as running whose process still runs (or runs on another host)."""
     with store.session() as session:
@@ -117,14 +132,19 @@ def live_workers(store: Store) -> list[Worker]:
     return [w for w in workers if is_alive(w.pid, w.pid_start_time, w.host) is not False]
 
 
+def worker_kind(worker: Worker) -> str:
+    """"slurm" for a worker that sends runs to Slurm, else "local"."""
+    return "slurm" if any(s.get("device") == "slurm" for s in worker.slots or []) else "local"
+
+
 def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None = None, idle_exit: float = 60.0,
-                  batch: int = DEFAULT_BATCH) -> int | None:
+                  batch: int = DEFAULT_BATCH, executor: str = "local") -> int | None:
     """Start a detached worker for this database unless one runs on this host. Returns its pid.
 
     The worker gets a new session and stdin from /dev/null, so closing the terminal (SIGHUP)
     or the SSH connection does not stop it or its runs; its output goes to ``workers/``.
     """
-    if any(w.host == HOST for w in live_workers(store)):
+    if any(w.host == HOST and worker_kind(w) == executor for w in live_workers(store)):
         return None
     log_dir = runs_dir(store.path).parent / "workers"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +153,8 @@ def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None
             "--slots-per-gpu", str(slots_per_gpu), "--batch", str(batch), "--log-path", str(log_path)]
     if cpu_slots is not None:
         argv += ["--cpu-slots", str(cpu_slots)]
+    if executor != "local":
+        argv += ["--executor", executor]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return process.pid
@@ -192,6 +214,8 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
                 "error": (run.error_tail or "").strip().splitlines()[-1] if run.error_tail else None,
                 "final_metrics": run.final_metrics,
                 "log_path": run.log_path if seed_shown(run, open_audits) else None,  # its folder is named by the seed
+                "executor": run.executor, "slurm_job_id": run.slurm_job_id, "slurm_state": run.slurm_state,
+                "node": run.node, "slurm_requeues": run.slurm_requeues,
             }
             for run, arm, slug, entry_id in rows
         ],

@@ -150,7 +150,8 @@ def recover_orphans(store: Store, *, stale_after_s: float = 600.0) -> list[int]:
                 dead_workers.add(worker.id)
                 worker.status, worker.stopped_at = "crashed", now
                 session.add(worker)
-        for run in session.exec(orm_select(Run).where(Run.status == "running")).all():
+        # Slurm runs outlive their worker by design: the next Slurm worker re-attaches to them.
+        for run in session.exec(orm_select(Run).where(Run.status == "running", Run.executor == "local")).all():
             if run.worker_id in workers and run.worker_id not in dead_workers:
                 continue  # its worker still runs and will settle it
             if run.pid and is_alive(run.pid, run.pid_start_time, run.host):
@@ -209,6 +210,7 @@ class WorkerLoop:
     log_paths: dict[int, Path] = field(default_factory=dict)
     batch: int = 1
     batchable: dict[str, bool] = field(default_factory=dict)
+    executor_name: str = "local"  # this worker claims only runs queued for its kind of executor
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -291,7 +293,9 @@ class WorkerLoop:
 
     def _any_queued(self) -> bool:
         with self.store.engine.connect() as conn:
-            return conn.execute(select(Run.id).where(Run.status == "queued").limit(1)).first() is not None
+            return conn.execute(
+                select(Run.id).where(Run.status == "queued", Run.executor == self.executor_name).limit(1)
+            ).first() is not None
 
     def _can_batch(self, trainer: dict[str, Any]) -> bool:
         """Ask a fresh interpreter once per trainer (the worker never imports trainers or torch)."""
@@ -312,7 +316,7 @@ class WorkerLoop:
         oldest = (
             select(Run.id, Run.arm_id, Run.workdir, Hypothesis.trainer)
             .join(Arm, Arm.id == Run.arm_id).join(Hypothesis, Hypothesis.id == Arm.hypothesis_id)
-            .where(Run.status == "queued").order_by(Run.queued_at, Run.id).limit(1)
+            .where(Run.status == "queued", Run.executor == self.executor_name).order_by(Run.queued_at, Run.id).limit(1)
         )
         batching = False
         if self.batch > 1:  # ask before taking the write lock: the probe imports the trainer (seconds)
@@ -328,7 +332,8 @@ class WorkerLoop:
             if batching and self.batchable.get(json.dumps(first.trainer, sort_keys=True)):
                 same_place = Run.workdir.is_(None) if first.workdir is None else Run.workdir == first.workdir
                 ids += conn.execute(
-                    select(Run.id).where(Run.status == "queued", Run.arm_id == first.arm_id, Run.id != first.id, same_place)
+                    select(Run.id).where(Run.status == "queued", Run.executor == self.executor_name,
+                                         Run.arm_id == first.arm_id, Run.id != first.id, same_place)
                     .order_by(Run.queued_at, Run.id).limit(self.batch - 1)
                 ).scalars().all()
             batch_id = uuid.uuid4().hex[:12] if len(ids) > 1 else None
@@ -451,8 +456,15 @@ class WorkerLoop:
                           error_tail=f"interrupted: {reason}")
         else:
             fields.update(status="crashed", error_tail=f"process ended with exit code {ended.exit_code} without a result; log tail:\n{log_tail}")
+        self._settle(run_id, entry_id, fields)
+
+    def _settle(self, run_id: int, entry_id: int, fields: dict[str, Any], *, only_if: Any = None) -> bool:
+        """Write how a run ended (if ``only_if``, a further condition on the row, still holds) and
+        conclude and judge its entry when no run of it is active any more. True if written."""
         with self.store.begin_write() as conn:
-            conn.execute(update(Run).where(Run.id == run_id).values(**fields))
+            where = [Run.id == run_id] + ([only_if] if only_if is not None else [])
+            if conn.execute(update(Run).where(*where).values(**fields)).rowcount == 0:
+                return False
             busy = conn.execute(
                 select(Run.id).join(Arm, Arm.id == Run.arm_id)
                 .where(Arm.hypothesis_id == entry_id, col(Run.status).in_(ACTIVE)).limit(1)
@@ -460,9 +472,11 @@ class WorkerLoop:
             if busy is None:
                 conn.execute(update(Hypothesis).where(Hypothesis.id == entry_id, Hypothesis.status == "running")
                              .values(status="concluded", updated_at=utcnow()))
-        log(f"run {run_id} {fields.get('status', 'ended')}" + (f" (exit {ended.exit_code})" if ended.exit_code else ""))
+        code = fields.get("exit_code")
+        log(f"run {run_id} {fields.get('status', 'ended')}" + (f" (exit {code})" if code else ""))
         if busy is None:
             self._cache_verdict(entry_id)
+        return True
 
     def _cache_verdict(self, entry_id: int) -> None:
         """When an entry's last run ends, judge it, so the logbook list shows a current verdict."""

@@ -22,10 +22,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from logbook.db.engine import Store
-from logbook.db.models import Amendment, Arm, Hypothesis, utcnow
+from logbook.db.models import Amendment, Arm, Hypothesis, Run, utcnow
 from logbook.db.paths import own_paths
 from logbook.db.queries import (
     amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
@@ -341,6 +342,10 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
         arms = arms_of(session, entry.id)
         amendments = amendments_of(session, entry.id)
         counts = run_counts(session, [entry.id]).get(entry.id, {})
+        requeues = session.exec(  # automatic requeues of runs that Slurm lost (timeout, preemption, node failure)
+            select(func.coalesce(func.sum(Run.slurm_requeues), 0)).join(Arm, Arm.id == Run.arm_id)
+            .where(Arm.hypothesis_id == entry.id)
+        ).one()
         return {
             "id": entry.id,
             "slug": entry.slug,
@@ -378,5 +383,6 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             },
             "amendments": [amendment_dict(a) for a in amendments],
             "runs": dict(sorted(counts.items())),
+            "slurm_requeues": int(requeues),
             "source_path": entry.source_path,
         }

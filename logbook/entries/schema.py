@@ -223,22 +223,27 @@ TrainerField = Annotated[
 
 
 class Slurm(Strict):
-    """How jobs are submitted when ``executor: slurm`` (read by the Slurm executor)."""
+    """How jobs are submitted when ``executor: slurm`` (read by the Slurm executor,
+    ``logbook.entries.slurmconfig``, which also reads the same keys from ``logbook.toml`` and flags)."""
 
     partition: Annotated[matching(NAME), Field(description="expected a partition name")] | None = None
     gpus_per_task: Annotated[StrictInt, Field(ge=0, le=64, description="expected a whole number of GPUs, 0 to 64")] | None = None
     cpus_per_task: Annotated[StrictInt, Field(ge=1, le=1024, description="expected a whole number of CPUs, 1 to 1024")] | None = None
     mem: Annotated[matching(r"[0-9]+[KMGT]?"), Field(description="expected memory per task like 16G or 4000M")] | None = None
-    time: Annotated[matching(r"[0-9]+(-[0-9]{1,2})?(:[0-9]{1,2}){0,2}"), Field(
-        description="expected a time limit like 60, 4:00:00 or 1-12:00:00")] | None = None
+    time: Annotated[Union[Annotated[StrictInt, Field(ge=1)], matching(r"[0-9]+(-[0-9]{1,2})?(:[0-9]{1,2}){0,2}")], Field(
+        description="expected a time limit in minutes, or like 4:00:00 or 1-12:00:00")] | None = None
     account: Annotated[matching(NAME), Field(description="expected an account name")] | None = None
     qos: Annotated[matching(NAME), Field(description="expected a QOS name")] | None = None
     constraint: Annotated[matching(r"[A-Za-z0-9_.&|!()\[\]*,-]+"), Field(
         description="expected a node feature constraint like a100|h100")] | None = None
-    array_parallelism: Annotated[StrictInt, Field(
-        ge=1, le=100_000, description="expected how many array tasks may run at once, at least 1")] | None = None
-    extra: Annotated[list[matching(r"--?[A-Za-z][A-Za-z0-9_-]*(=[^\s]*)?")], Field(
-        max_length=32, description="expected a list of extra sbatch options like --exclusive or --nice=10")] = []
+    sbatch: Annotated[list[matching(r"--?[A-Za-z][A-Za-z0-9_-]*(=[^\s]*)?")], Field(
+        max_length=32, description="expected a list of extra sbatch options like --exclusive or --nice=10")] | None = None
+    max_running: Annotated[StrictInt, Field(
+        ge=1, le=100_000, description="expected how many array tasks may run at once (the %K of --array), at least 1")] | None = None
+    max_requeues: Annotated[StrictInt, Field(
+        ge=0, le=100, description="expected automatic requeues after TIMEOUT, PREEMPTED or NODE_FAIL, 0 or more")] | None = None
+    shared_fs: Annotated[StrictBool, Field(
+        description="expected true when the logbook folder is on a file system every node sees")] | None = None
 
 
 class VarianceStudy(Strict):

@@ -160,6 +160,12 @@ def run_view(store: Store, run_id: int, log_lines: int = 40) -> dict[str, Any]:
     if run.log_path and Path(run.log_path).exists():
         log = "\n".join(Path(run.log_path).read_text(errors="replace").splitlines()[-log_lines:])
     duration = run.wall_time_s
+    slurm = None
+    if run.executor == "slurm":  # where Slurm put it, and Slurm's own stderr for its task (srun, limits, signals)
+        err = store.path.parent / "slurm" / f"{run.slurm_job_id}_0_log.err"
+        slurm = {"job_id": run.slurm_job_id, "state": run.slurm_state, "node": run.node, "requeues": run.slurm_requeues,
+                 "log": "\n".join(err.read_text(errors="replace").splitlines()[-log_lines:]) if run.slurm_job_id
+                 and err.exists() else ""}
     return {
         "id": run.id, "entry": entry.slug, "entry_id": entry.id, "arm": arm.name, "seed": run.seed if shown else None,
         "status": run.status,
@@ -168,7 +174,7 @@ def run_view(store: Store, run_id: int, log_lines: int = 40) -> dict[str, Any]:
         "error": run.error_tail, "log": log, "curves": dict(curves), "commit": run.git_commit or entry.git_commit,
         "diff": entry.git_diff or "", "tree": describe_tree(entry.git_dirty, entry.git_diff, entry.git_untracked),
         "environment": run.environment or {}, "determinism": run.determinism or {},
-        "batch_size": run.batch_size,
+        "batch_size": run.batch_size, "slurm": slurm,
     }
 
 

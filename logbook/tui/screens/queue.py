@@ -60,6 +60,7 @@ class QueueScreen(BaseScreen):
             past = typical.get((r["entry"], r["arm"]))
             left = max(0.0, sum(past) / len(past) - (elapsed or 0)) if past else None
             table.add_row(str(r["id"]), r["entry"][:24], r["arm"], seed_text(r["seed"]), r["status"],
-                          (r["device"] or "–") + (f":{r['gpu']}" if r["gpu"] else ""),
+                          (f"slurm {r['slurm_job_id'] or ''} {r['slurm_state'] or ''} {r['node'] or ''}".rstrip()
+                           if r.get("executor") == "slurm" else (r["device"] or "–") + (f":{r['gpu']}" if r["gpu"] else "")),
                           "–" if elapsed is None else f"{elapsed:.0f}s", "–" if left is None else f"~{number(left, 3)}s",
                           key=str(r["id"]))

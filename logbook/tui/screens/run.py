@@ -53,6 +53,10 @@ class RunScreen(BaseScreen):
         summary.append(f" · seed {seed_text(r['seed'])} ({r['origin']}, attempt {r['attempt']}) · device {r['device'] or '–'}"
                        + (f":{r['gpu']}" if r["gpu"] else "") + f" · {number(r['duration_s'], 3)} s"
                        + (f" · batch of {r['batch_size']}" if r["batch_size"] and r["batch_size"] > 1 else "") + "\n")
+        if r["slurm"]:
+            s = r["slurm"]
+            summary.append(f"slurm job {s['job_id'] or '–'} · {s['state'] or '–'} · node {s['node'] or '–'}"
+                           + (f" · requeued {s['requeues']}x" if s["requeues"] else "") + "\n")
         summary.append(f"started {r['started_at'] or '–'} · ended {r['ended_at'] or '–'}\n", style="dim")
         for name, value in sorted(r["final_metrics"].items()):
             summary.append(f"{name} = {number(value, 6)}   ")
@@ -63,11 +67,12 @@ class RunScreen(BaseScreen):
         for name, values in sorted(r["curves"].items()):
             curves.append(f"{name[:14]:<14} {sparkline(values, 50)} {number(values[-1], 4)}\n")
         self.query_one("#run-curves", Static).update(curves or Text("no metric points", style="dim"))
-        if r["log"] != self.last_log:
+        text = (r["log"] or "(no log yet)") + (f"\n--- Slurm log ---\n{r['slurm']['log']}" if r["slurm"] and r["slurm"]["log"] else "")
+        if text != self.last_log:
             log = self.query_one(RichLog)
             log.clear()
-            log.write(r["log"] or "(no log yet)")
-            self.last_log = r["log"]
+            log.write(text)
+            self.last_log = text
         self.query_one("#provenance", Static).update(self.provenance(r, message.compare))
 
     def provenance(self, r: dict, other: dict | None) -> Text:
