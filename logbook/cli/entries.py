@@ -149,9 +149,12 @@ def _show_text(d: dict[str, Any]) -> None:
             where = f"commit {git['commit'] or '(none yet)'} on {git['branch'] or 'detached HEAD'}, {git['tree']}"
         else:
             where = "outside any git repository"
-        check = "verified" if d["registration_verified"] else "DOES NOT MATCH its content"
+        check = "verified" if d["registration_verified"] and d["integrity"] == "verified" else "TAMPERED"
         click.echo(f"  registered : {d['registered_at']}, {where}")
         click.echo(f"  hash       : {d['registration_hash']} ({check})")
+        click.echo(f"  chain head : {d['chain_head']} ({d['integrity']})")
+        for finding in d["integrity_findings"]:
+            click.echo(f"  TAMPERED   : {finding['row']}: {finding['field']}: {finding['problem']}")
     else:
         click.echo("  registered : no (draft)")
     for a in d["amendments"]:

@@ -105,7 +105,7 @@ def gather(store: Store, entry_id: int) -> dict[str, Any]:
             "entry": detail["slug"], "arm": arm_name, "role": roles[arm_name], "seed": run.seed, "origin": run.seed_origin,
             "status": run.status, "attempt": run.attempt, "attempts": len(attempts),
             "commit": run.git_commit or detail["git"]["commit"],
-            "device": run.device, "wall_time_s": run.wall_time_s,
+            "device": run.device, "wall_time_s": run.wall_time_s, "chain_head": detail["chain_head"],
         }
         for name, value in sorted((run.final_metrics or {}).items()):
             row[name] = value

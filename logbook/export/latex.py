@@ -40,6 +40,8 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], command: str 
         f"\\item Interval: {'anytime-valid confidence sequence' if v['interval'] == 'anytime' else 'Welch'} ({tex(v['interval_reason'])}).",
         f"\\item Registered {tex(e['registered_at'] or 'never (draft)')} at {where}; registration hash "
         f"\\texttt{{{tex((e['registration_hash'] or '-')[:16])}}}\\ldots",
+        f"\\item Chain head \\texttt{{{tex(e.get('chain_head') or '-')}}} ({tex(e.get('integrity', 'unchecked'))}; "
+        "check with \\texttt{logbook verify}).",
         "\\end{itemize}",
         "",
         "\\begin{table}[ht]",

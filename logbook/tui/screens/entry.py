@@ -106,8 +106,11 @@ class EntryScreen(BaseScreen):
         if e["registered_at"]:
             where = (f"commit {(git['commit'] or 'none')[:12]}" + f" ({git['tree']})"
                      if git["in_repo"] else "outside git")
-            ok = "verified" if e["registration_verified"] else "DOES NOT MATCH"
-            text.append(f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… {ok}\n", style="dim")
+            intact = e["registration_verified"] and e.get("integrity") == "verified"
+            text.append(f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… ", style="dim")
+            text.append("verified\n" if intact else "TAMPERED\n", style="dim" if intact else "bold reverse red")
+            for finding in e.get("integrity_findings", [])[:3]:
+                text.append(f"TAMPERED: {finding['row']}: {finding['field']}: {finding['problem']}\n", style="bold red")
         else:
             text.append("draft: not registered\n", style="yellow")
         for a in e["amendments"]:
