@@ -35,7 +35,7 @@ def verify(ctx: click.Context, entries: tuple[str, ...], export_file: Path | Non
                 click.echo(f"{item['entry'] or '?'}: {item['result']}" + (f" ({item['detail']})" if item["detail"] else ""))
             click.echo(f"{export_file}: {report['result']}")
         if report["result"] != "matches":
-            raise TamperedError(f"{export_file}: {report['result']}") if not as_json else click.exceptions.Exit(3)
+            raise TamperedError(f"{export_file}: {report['result']}")
         return
     from logbook.entries.chain import verify_store
 
@@ -50,6 +50,4 @@ def verify(ctx: click.Context, entries: tuple[str, ...], export_file: Path | Non
             for finding in r.findings:
                 click.echo(f"       {r.slug}: {finding.line()}")
     if tampered:
-        if as_json:
-            raise click.exceptions.Exit(3)
         raise TamperedError(f"{len(tampered)} of {len(results)} entries TAMPERED: " + ", ".join(r.slug for r in tampered))

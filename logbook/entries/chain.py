@@ -47,6 +47,10 @@ MUTABLE: dict[tuple[str, str], str] = {
     ("hypothesis", "verdict_detail"): "a cache of the verdict's numbers, recomputed from the runs on every look",
     ("hypothesis", "updated_at"): "when the row was last touched (status and verdict caches included)",
 }
+# Tables whose rows only the triggers protect (``verify`` does not recompute them), with the reason.
+TRIGGER_ONLY: dict[str, str] = {
+    "audit": "an audit's commitment and outcome are fixed by triggers once it concludes; its runs are chained attempts",
+}
 # Tables that hold no part of any entry's record, with the reason.
 OUTSIDE_THE_RECORD: dict[str, str] = {
     "worker": "process bookkeeping (pids, heartbeats) of the workers; no result depends on it",
@@ -114,9 +118,10 @@ def attempt_payload(conn: Connection, run_id: int) -> dict[str, Any]:
     return {"run": _record("run", run[0]), "arm": arm[0] if arm else None, "points": points_digest(conn, run_id)}
 
 
-def link_hash(seq: int, kind: str, ref_id: int, payload_sha256: str, prev_hash: str | None, created_at: str) -> str:
-    return sha256_hex(canonical_json({"seq": seq, "kind": kind, "ref": ref_id, "payload_sha256": payload_sha256,
-                                      "prev": prev_hash, "at": created_at}))
+def link_hash(link_id: int, seq: int, kind: str, ref_id: int, payload_sha256: str, prev_hash: str | None,
+              created_at: str) -> str:
+    return sha256_hex(canonical_json({"id": link_id, "seq": seq, "kind": kind, "ref": ref_id,
+                                      "payload_sha256": payload_sha256, "prev": prev_hash, "at": created_at}))
 
 
 def append_link(conn: Connection, entry_id: int, kind: str, ref_id: int, payload: dict[str, Any]) -> str:
@@ -127,11 +132,13 @@ def append_link(conn: Connection, entry_id: int, kind: str, ref_id: int, payload
     text = canonical_json(payload)
     payload_sha = sha256_hex(text)
     created = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
-    digest = link_hash(seq, kind, ref_id, payload_sha, prev, created)
+    # the row id is hashed too, so renumbering a link shows; the caller's transaction holds the write lock
+    link_id = conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM chain_link").scalar()
+    digest = link_hash(link_id, seq, kind, ref_id, payload_sha, prev, created)
     conn.exec_driver_sql(
-        "INSERT INTO chain_link (hypothesis_id, seq, kind, ref_id, payload, payload_sha256, prev_hash, hash, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (entry_id, seq, kind, ref_id, text, payload_sha, prev, digest, created),
+        "INSERT INTO chain_link (id, hypothesis_id, seq, kind, ref_id, payload, payload_sha256, prev_hash, hash, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (link_id, entry_id, seq, kind, ref_id, text, payload_sha, prev, digest, created),
     )
     return digest
 
@@ -238,7 +245,7 @@ def _check_links(findings: list[Finding], links: list[dict[str, Any]], entry_id:
         payload_sha = sha256_hex(link["payload"] or "")
         if payload_sha != link["payload_sha256"]:
             findings.append(Finding(where, "payload", "does not match its hash", link["payload_sha256"], payload_sha))
-        expected = link_hash(link["seq"], link["kind"], link["ref_id"], link["payload_sha256"], link["prev_hash"],
+        expected = link_hash(link["id"], link["seq"], link["kind"], link["ref_id"], link["payload_sha256"], link["prev_hash"],
                              str(link["created_at"]))
         if expected != link["hash"]:
             findings.append(Finding(where, "hash", "does not match the link's content", expected, link["hash"]))
@@ -324,9 +331,17 @@ def verify_entry(conn: Connection, entry_id: int) -> Verification:
 
 def verify_entries(conn: Connection, entry_ids: list[int] | None = None) -> list[Verification]:
     """Verify the given entries (all, when None), in id order."""
-    if entry_ids is None:
-        entry_ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM hypothesis ORDER BY id")]
-    return [verify_entry(conn, entry_id) for entry_id in entry_ids]
+    if entry_ids is not None:
+        return [verify_entry(conn, entry_id) for entry_id in entry_ids]
+    results = [verify_entry(conn, row[0]) for row in conn.exec_driver_sql("SELECT id FROM hypothesis ORDER BY id").all()]
+    # chains whose entry is gone: an entry deleted (or renumbered) behind the triggers' back
+    for (entry_id,) in conn.exec_driver_sql(
+            "SELECT DISTINCT hypothesis_id FROM chain_link WHERE hypothesis_id NOT IN (SELECT id FROM hypothesis)"
+            " ORDER BY hypothesis_id").all():
+        gone = Verification(entry_id, f"#{entry_id}", True, None, 0)
+        gone.findings.append(Finding(f"hypothesis {entry_id}", "row", "a chained entry is missing"))
+        results.append(gone)
+    return results
 
 
 def seal_existing(conn: Connection) -> int:
