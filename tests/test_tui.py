@@ -163,6 +163,23 @@ async def test_entry_screen_shows_card_verdict_distribution_and_runs(logbook_db)
         assert type(app.screen).__name__ == "LogbookScreen"
 
 
+async def test_entry_card_says_tampered_when_the_record_differs(logbook_db):
+    from logbook.tui.screens.entry import EntryScreen
+
+    con = sqlite3.connect(logbook_db)
+    con.execute("UPDATE hypothesis SET min_effect = 0.5 WHERE id = 1")  # an amendable column, changed without an amendment
+    con.commit()
+    con.close()
+    app = make_app(logbook_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        app.push_screen(EntryScreen(1))
+        await loaded(pilot, "#runs", 12)
+        card = str(app.screen.query_one("#card").render())
+        assert "TAMPERED" in card and "verified" not in card
+        assert "hypothesis 1: min_effect: changed" in card
+
+
 async def test_entry_actions_queue_cancel_and_amend(logbook_db, monkeypatch):
     from logbook.engine import queue
     from logbook.tui.screens.entry import EntryScreen

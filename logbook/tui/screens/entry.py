@@ -107,8 +107,12 @@ class EntryScreen(BaseScreen):
             where = (f"commit {(git['commit'] or 'none')[:12]}" + f" ({git['tree']})"
                      if git["in_repo"] else "outside git")
             intact = e["registration_verified"] and e.get("integrity") == "verified"
-            text.append(f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… ", style="dim")
-            text.append("verified\n" if intact else "TAMPERED\n", style="dim" if intact else "bold reverse red")
+            line = f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… "
+            if intact:
+                text.append(line + "verified\n", style="dim")
+            else:
+                text.append(line, style="dim")
+                text.append("TAMPERED\n", style="bold reverse red")
             for finding in e.get("integrity_findings", [])[:3]:
                 text.append(f"TAMPERED: {finding['row']}: {finding['field']}: {finding['problem']}\n", style="bold red")
         else:
