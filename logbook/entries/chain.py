@@ -97,16 +97,63 @@ def entry_state(conn: Connection, entry_id: int) -> dict[str, Any]:
     }
 
 
+def _digests(rows: Iterable[tuple], run_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Per run: how many metric points and the SHA-256 over them, from (run_id, id, name, step,
+    value) rows sorted by run, name, step and id."""
+    digests = {run_id: hashlib.sha256() for run_id in run_ids}
+    counts = dict.fromkeys(digests, 0)
+    for run_id, point_id, name, step, value in rows:
+        digests[run_id].update(f"{point_id}\t{name}\t{step}\t{value!r}\n".encode("utf-8"))
+        counts[run_id] += 1
+    return {run_id: {"count": counts[run_id], "sha256": d.hexdigest()} for run_id, d in digests.items()}
+
+
 def points_digest(conn: Connection, run_id: int) -> dict[str, Any]:
     """How many metric points a run has and the SHA-256 over them in (name, step, id) order."""
-    digest = hashlib.sha256()
-    count = 0
-    cursor = conn.exec_driver_sql(
-        "SELECT id, name, step, value FROM metric_point WHERE run_id = ? ORDER BY name, step, id", (run_id,))
-    for point_id, name, step, value in cursor:
-        digest.update(f"{point_id}\t{name}\t{step}\t{value!r}\n".encode("utf-8"))
-        count += 1
-    return {"count": count, "sha256": digest.hexdigest()}
+    rows = conn.exec_driver_sql(
+        "SELECT run_id, id, name, step, value FROM metric_point WHERE run_id = ? ORDER BY name, step, id", (run_id,))
+    return _digests(rows, [run_id])[run_id]
+
+
+# Views (the app's 2 s refresh, show, verdict) reuse a run's points digest while an aggregate
+# fingerprint of its points is unchanged; `logbook verify` and the checks before running rehash all.
+_DIGEST_CACHE: dict[tuple[str, int], tuple[tuple, dict[str, Any]]] = {}
+
+
+def _entry_digests(conn: Connection, entry_id: int, run_ids: list[int], *, cached: bool) -> dict[int, dict[str, Any]]:
+    """Points digests of the given runs of one entry, in one pass over their points."""
+    if not run_ids:
+        return {}
+    where = f"run_id IN ({','.join(str(int(r)) for r in run_ids)})"
+    out: dict[int, dict[str, Any]] = {}
+    todo = list(run_ids)
+    fingerprints: dict[int, tuple] = {}
+    database = str(conn.engine.url)
+    if cached:
+        for run_id, *print_ in conn.exec_driver_sql(
+                "SELECT run_id, count(*), max(id), total(value), total(step), total(value * id), total(length(name))"
+                f" FROM metric_point WHERE {where} GROUP BY run_id").all():
+            fingerprints[run_id] = tuple(print_)
+        todo = []
+        for run_id in run_ids:
+            hit = _DIGEST_CACHE.get((database, run_id))
+            if hit is not None and hit[0] == fingerprints.get(run_id, ()):
+                out[run_id] = hit[1]
+            else:
+                todo.append(run_id)
+    if todo:
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute("SELECT run_id, id, name, step, value FROM metric_point WHERE run_id IN "
+                           f"({','.join(str(int(r)) for r in todo)}) ORDER BY run_id, name, step, id")
+            fresh = _digests(cursor, todo)
+        finally:
+            cursor.close()
+        out.update(fresh)
+        if cached:
+            for run_id, digest in fresh.items():
+                _DIGEST_CACHE[(database, run_id)] = (fingerprints.get(run_id, ()), digest)
+    return out
 
 
 def attempt_payload(conn: Connection, run_id: int) -> dict[str, Any]:
@@ -254,8 +301,9 @@ def _check_links(findings: list[Finding], links: list[dict[str, Any]], entry_id:
         findings.append(Finding(f"hypothesis {entry_id}", "chain", "the chain does not start with this entry's registration"))
 
 
-def verify_entry(conn: Connection, entry_id: int) -> Verification:
-    """Recompute one entry's chain and compare the live rows with it."""
+def verify_entry(conn: Connection, entry_id: int, *, cached: bool = False) -> Verification:
+    """Recompute one entry's chain and compare the live rows with it. ``cached`` lets views reuse
+    metric-point digests whose aggregate fingerprint is unchanged (see ``_DIGEST_CACHE``)."""
     entry = _rows(conn, "SELECT id, slug, registered_at, registration_hash, registered_content FROM hypothesis WHERE id = ?",
                   (entry_id,))[0]
     links = _rows(conn, "SELECT * FROM chain_link WHERE hypothesis_id = ? ORDER BY seq, id", (entry_id,))
@@ -308,6 +356,9 @@ def verify_entry(conn: Connection, entry_id: int) -> Verification:
     runs = {r["id"]: r for r in _rows(
         conn, "SELECT run.* FROM run JOIN arm ON arm.id = run.arm_id WHERE arm.hypothesis_id = ?", (entry_id,))}
     finished = {run_id for run_id, run in runs.items() if run["status"] in FINISHED}
+    arm_keys = {row["id"]: {"name": row["name"], "config_hash": row["config_hash"]}
+                for row in _rows(conn, "SELECT id, name, config_hash FROM arm WHERE hypothesis_id = ?", (entry_id,))}
+    digests = _entry_digests(conn, entry_id, sorted(set(attempt_links) & set(runs)), cached=cached)
     for run_id in sorted(set(attempt_links) | finished):
         where = f"run {run_id}"
         recorded_list = attempt_links.get(run_id, [])
@@ -320,12 +371,12 @@ def verify_entry(conn: Connection, entry_id: int) -> Verification:
             findings.append(Finding(where, "row", f"a {runs[run_id]['status']} run that is not in the chain"))
             continue
         recorded = recorded_list[0]
-        live = attempt_payload(conn, run_id)
-        _compare(findings, where, recorded["run"] or {}, live["run"] or {})
-        if recorded.get("arm") != live.get("arm"):
-            findings.append(Finding(where, "arm", "changed", recorded.get("arm"), live.get("arm")))
-        if recorded.get("points") != live.get("points"):
-            findings.append(Finding(where, "metric_point", "metric points changed", recorded.get("points"), live.get("points")))
+        live_arm = arm_keys.get(runs[run_id]["arm_id"])
+        _compare(findings, where, recorded["run"] or {}, _record("run", runs[run_id]))
+        if recorded.get("arm") != live_arm:
+            findings.append(Finding(where, "arm", "changed", recorded.get("arm"), live_arm))
+        if recorded.get("points") != digests[run_id]:
+            findings.append(Finding(where, "metric_point", "metric points changed", recorded.get("points"), digests[run_id]))
     return result
 
 
@@ -375,14 +426,14 @@ def verify_store(store: Store, refs: list[str] | None = None) -> list[Verificati
         return verify_entries(conn, ids)
 
 
-def entry_integrity(store: Store, entry_id: int) -> Verification:
+def entry_integrity(store: Store, entry_id: int, *, cached: bool = False) -> Verification:
     with store.engine.connect() as conn:
-        return verify_entry(conn, entry_id)
+        return verify_entry(conn, entry_id, cached=cached)
 
 
 def integrity_fields(store: Store, entry_id: int) -> dict[str, Any]:
     """``integrity`` (verified, TAMPERED or draft), the chain head and what differs, for views."""
-    checked = entry_integrity(store, entry_id)
+    checked = entry_integrity(store, entry_id, cached=True)
     return {"integrity": checked.integrity, "chain_head": checked.head,
             "integrity_findings": [f.to_dict() for f in checked.findings]}
 
