@@ -18,3 +18,10 @@ class InputError(LogbookError):
     def __init__(self, message: str, lines: list[str] | None = None):
         super().__init__(message)
         self.lines = lines or [message]
+
+
+class TamperedError(LogbookError):
+    """An entry's record differs from its hash chain (``logbook verify`` says where). The CLI prints
+    it and exits 3; nothing runs for a tampered entry."""
+
+    exit_code = 3

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import logbook.entries.chain
 import logbook.entries.registry
 from logbook.cli import main
 
@@ -221,6 +222,7 @@ def fixed_registration(monkeypatch, tmp_path):
     monkeypatch.setattr(logbook.entries.registry, "draw_seeds", lambda n, exclude=(): [101 + next(counter) for _ in range(n)])
     monkeypatch.setattr(logbook.entries.registry, "capture_environment", lambda **_: dict(FIXED_ENV))
     monkeypatch.setattr(logbook.entries.registry, "utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc))
+    monkeypatch.setattr(logbook.entries.chain, "utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc))
     outside = tmp_path / "outside"
     outside.mkdir()
     monkeypatch.chdir(outside)
@@ -244,20 +246,41 @@ def make_entry(cli, tmp_path, title="Extra output gate in the recurrent cell", t
     assert cli("new", path, "--register").code == 0
 
 
-def add_runs(db: Path, arm: str, values: list[float | None], statuses: list[str] | None = None) -> None:
+def add_runs(db: Path, arm: str, values: list[float | None], statuses: list[str] | None = None,
+             at: tuple[str | None, str] = (None, "2026-05-04")) -> None:
+    """Finished planned runs of ARM with these values, linked into the entry's chain; ``at`` is
+    their (started, ended) time."""
     con = sqlite3.connect(db)
     arm_id, seeds = con.execute(
         "SELECT arm.id, hypothesis.planned_seeds FROM arm JOIN hypothesis ON hypothesis.id = arm.hypothesis_id WHERE arm.name = ?",
         (arm,)).fetchone()
+    run_ids = []
     for i, (seed, value) in enumerate(zip(json.loads(seeds), values)):
         status = (statuses or ["succeeded"] * len(values))[i]
         metrics = None if value is None else json.dumps({"val_loss": value})
+        # as a worker does it: points while the run runs, then the finished row (finished runs are immutable)
         cur = con.execute(
-            "INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics, wall_time_s,"
-            " git_commit, cancel_requested) VALUES (?, ?, 'planned', ?, 1, '2026-05-04', '2026-05-04', ?, ?, 'abc123', 0)",
-            (arm_id, seed, status, metrics, 12.5 + i))
+            "INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, started_at, final_metrics, wall_time_s,"
+            " git_commit, cancel_requested) VALUES (?, ?, 'planned', 'running', 1, '2026-05-04', ?, ?, ?, 'abc123', 0)",
+            (arm_id, seed, at[0], metrics, 12.5 + i))
         for step in range(3):
             con.execute("INSERT INTO metric_point (run_id, name, step, value) VALUES (?, 'loss', ?, ?)",
                         (cur.lastrowid, step, 1.0 / (step + 1) + (value or 0) / 10))
+        con.execute("UPDATE run SET status = ?, ended_at = ? WHERE id = ?", (status, at[1], cur.lastrowid))
+        run_ids.append(cur.lastrowid)
     con.commit()
     con.close()
+    link_runs(db, run_ids)
+
+
+def link_runs(db: Path, run_ids: list[int]) -> None:
+    """Add finished runs written with sqlite3 to their entry's hash chain, as the worker does."""
+    from logbook.db.engine import open_store
+    from logbook.entries.chain import link_finished_runs
+
+    store = open_store(db)
+    try:
+        with store.begin_write() as conn:
+            link_finished_runs(conn, run_ids)
+    finally:
+        store.dispose()

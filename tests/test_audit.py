@@ -9,7 +9,7 @@ from datetime import datetime
 
 import numpy as np
 
-from tests.conftest import git
+from tests.conftest import git, link_runs
 
 VERSIONED = "VALUE = {value}\n\ndef train(config, ctx):\n    return {{'score': VALUE + config.get('offset', 0.0) + ctx.seed % 7 / 100}}\n"
 
@@ -32,7 +32,9 @@ def insert_lucky_original(project, slug):
                         " VALUES (?, ?, 'planned', 'succeeded', 1, '2026-01-01', '2026-01-01', ?, 0)",
                         (arms[arm], seed, json.dumps({"score": value + shift})))
     con.commit()
+    ids = [r[0] for r in con.execute("SELECT run.id FROM run JOIN arm ON arm.id = run.arm_id WHERE hypothesis_id = ?", (entry_id,))]
     con.close()
+    link_runs(project.db, ids)  # as the worker would have recorded them
 
 
 def test_a_lucky_claim_with_no_true_effect_does_not_survive_the_audit(project):

@@ -81,12 +81,15 @@ def test_worker_killed_mid_run_then_restart_marks_the_orphan_crashed_and_requeue
     con = sqlite3.connect(project.db)
     assert con.execute("SELECT status FROM worker ORDER BY id").fetchall() == [("crashed",), ("stopped",)]
     con.close()
-    # Requeue the crashed run, with its gate open now, and it succeeds on a second attempt.
+    # Requeue the crashed run, with its gate open now: a second attempt (a new row) succeeds, and
+    # the crashed attempt stays as it was.
     (project.root / "never").write_text("open")
     project.logbook("requeue", "--run", orphan["id"], "--no-worker")
     project.start_worker("--once").communicate(timeout=120)
-    again = {r["id"]: r for r in project.runs()}[orphan["id"]]
-    assert (again["status"], again["attempt"], again["final_metrics"]) == ("succeeded", 2, {"score": 2.0})
+    runs = {r["id"]: r for r in project.runs()}
+    again = next(r for r in runs.values() if r["retry_of"] == orphan["id"])
+    assert (again["status"], again["attempt"], again["final_metrics"], again["seed"]) == ("succeeded", 2, {"score": 2.0}, orphan["seed"])
+    assert runs[orphan["id"]]["status"] == "crashed"
 
 
 def test_sighup_of_the_launching_terminal_does_not_stop_runs(project):

@@ -131,14 +131,14 @@ def test_accepted_blocks_pass_through_to_the_spec_unchanged(tmp_path):
     path.write_text(EXAMPLE_YAML + (
         "executor: slurm\n"
         "slurm: {partition: gpu, gpus_per_task: 1, cpus_per_task: 8, mem: 32G, time: '1-12:00:00', account: lab,\n"
-        "        qos: normal, constraint: 'a100|h100', array_parallelism: 4, extra: [--exclusive, --nice=10]}\n"
+        "        qos: normal, constraint: 'a100|h100', max_running: 4, sbatch: [--exclusive, --nice=10]}\n"
         "variance_study: {sources: [init, data, noise, split], seeds: 5}\n"
     ))
     spec = load_entry_file(path)
     assert spec.executor == "slurm"
     assert spec.slurm == {"partition": "gpu", "gpus_per_task": 1, "cpus_per_task": 8, "mem": "32G", "time": "1-12:00:00",
-                          "account": "lab", "qos": "normal", "constraint": "a100|h100", "array_parallelism": 4,
-                          "extra": ["--exclusive", "--nice=10"]}
+                          "account": "lab", "qos": "normal", "constraint": "a100|h100", "max_running": 4,
+                          "sbatch": ["--exclusive", "--nice=10"]}
     assert spec.variance_study == {"sources": ["init", "data", "noise", "split"], "seeds": 5}
     assert load_entry_file(_write(tmp_path, "plain.yaml", EXAMPLE_YAML)).slurm is None
 

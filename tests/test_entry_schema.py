@@ -45,7 +45,7 @@ def test_packaged_examples_and_every_block_validate_against_the_schema(schema):
     full = yaml.safe_load(EXAMPLE_YAML) | {
         "min_effect": {"from_pilot": "pilot-run", "sd_multiple": 0.5},
         "trainer": {"command": "python train.py --seed {seed}", "metrics": {"val_loss": "loss: ([0-9.]+)"}, "timeout": 60},
-        "executor": "slurm", "slurm": {"partition": "gpu", "gpus_per_task": 1, "mem": "16G", "time": "4:00:00", "extra": ["--exclusive"]},
+        "executor": "slurm", "slurm": {"partition": "gpu", "gpus_per_task": 1, "mem": "16G", "time": "4:00:00", "sbatch": ["--exclusive"]},
         "variance_study": {"sources": ["init", "data"], "seeds": 5}, "deterministic": True, "notes": "free text",
     }
     assert _errors(schema, full) == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_YAML, add_runs, make_entry
+from tests.conftest import EXAMPLE_YAML, add_runs, link_runs, make_entry
 
 FIXED_TIME = "2026-05-04 03:02:01.000000"
 
@@ -21,8 +21,9 @@ FIXED_TIME = "2026-05-04 03:02:01.000000"
 def settle_times(db: Path) -> None:
     """Fixed activity times, so screens (and snapshots) do not depend on when the test ran."""
     con = sqlite3.connect(db)
-    con.execute("UPDATE hypothesis SET created_at = ?, updated_at = ?", (FIXED_TIME, FIXED_TIME))
-    con.execute("UPDATE run SET started_at = ?, ended_at = ?", (FIXED_TIME, FIXED_TIME))
+    # registered entries keep their creation time (it is part of their record); runs get fixed times when written
+    con.execute("UPDATE hypothesis SET updated_at = ?", (FIXED_TIME,))
+    con.execute("UPDATE hypothesis SET created_at = ? WHERE registered_at IS NULL", (FIXED_TIME,))
     con.commit()
     con.close()
 
@@ -31,8 +32,9 @@ def settle_times(db: Path) -> None:
 def logbook_db(cli, tmp_path, db_path, fixed_registration):
     """Three entries: a negative one with runs (one crashed), a positive one, and a draft."""
     make_entry(cli, tmp_path, title="Extra output gate in the recurrent cell", tags="[rnn]")
-    add_runs(db_path, "baseline", [0.512, 0.498, 0.505, 0.520, 0.491, 0.509])
-    add_runs(db_path, "gated", [0.507, 0.502, 0.499, 0.515, None, 0.511], ["succeeded"] * 4 + ["crashed", "succeeded"])
+    add_runs(db_path, "baseline", [0.512, 0.498, 0.505, 0.520, 0.491, 0.509], at=(FIXED_TIME, FIXED_TIME))
+    add_runs(db_path, "gated", [0.507, 0.502, 0.499, 0.515, None, 0.511], ["succeeded"] * 4 + ["crashed", "succeeded"],
+             at=(FIXED_TIME, FIXED_TIME))
     make_entry(cli, tmp_path, title="Cosine schedule", tags="[optim]")
     con = sqlite3.connect(db_path)
     arms = con.execute("SELECT id, name FROM arm WHERE hypothesis_id = 2 ORDER BY id").fetchall()
@@ -40,11 +42,14 @@ def logbook_db(cli, tmp_path, db_path, fixed_registration):
     for (arm_id, name), shift in zip(arms, (0.0, -0.1)):
         con = sqlite3.connect(db_path)
         for i, seed in enumerate(json.loads(con.execute("SELECT planned_seeds FROM hypothesis WHERE id = 2").fetchone()[0])):
-            con.execute("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics,"
-                        " wall_time_s, cancel_requested) VALUES (?, ?, 'planned', 'succeeded', 1, ?, ?, ?, 3.0, 0)",
-                        (arm_id, seed, FIXED_TIME, FIXED_TIME, json.dumps({"val_loss": 0.5 + shift + 0.003 * i})))
+            con.execute("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, started_at, ended_at,"
+                        " final_metrics, wall_time_s, cancel_requested) VALUES (?, ?, 'planned', 'succeeded', 1, ?, ?, ?, ?, 3.0, 0)",
+                        (arm_id, seed, FIXED_TIME, FIXED_TIME, FIXED_TIME, json.dumps({"val_loss": 0.5 + shift + 0.003 * i})))
         con.commit()
         con.close()
+    con = sqlite3.connect(db_path)
+    link_runs(db_path, [r[0] for r in con.execute("SELECT run.id FROM run JOIN arm ON arm.id = run.arm_id WHERE hypothesis_id = 2")])
+    con.close()
     path = tmp_path / "draft.yaml"
     path.write_text(EXAMPLE_YAML.replace("title: Extra output gate in the recurrent cell", "title: Idea not yet registered"))
     assert cli("new", path).code == 0
@@ -156,6 +161,23 @@ async def test_entry_screen_shows_card_verdict_distribution_and_runs(logbook_db)
         assert "environment vs run" in str(app.screen.query_one("#provenance").render())
         await pilot.press("escape", "escape")
         assert type(app.screen).__name__ == "LogbookScreen"
+
+
+async def test_entry_card_says_tampered_when_the_record_differs(logbook_db):
+    from logbook.tui.screens.entry import EntryScreen
+
+    con = sqlite3.connect(logbook_db)
+    con.execute("UPDATE hypothesis SET min_effect = 0.5 WHERE id = 1")  # an amendable column, changed without an amendment
+    con.commit()
+    con.close()
+    app = make_app(logbook_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        app.push_screen(EntryScreen(1))
+        await loaded(pilot, "#runs", 12)
+        card = str(app.screen.query_one("#card").render())
+        assert "TAMPERED" in card and "verified" not in card
+        assert "hypothesis 1: min_effect: changed" in card
 
 
 async def test_entry_actions_queue_cancel_and_amend(logbook_db, monkeypatch):

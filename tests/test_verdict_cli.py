@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
+from sqlmodel import select
+
 from logbook.db.engine import open_store
 from logbook.db.models import Run
 from logbook.db.queries import arms_of, resolve_entry
+from logbook.entries.chain import link_finished_runs
 
 KEYS = ("verdict", "detail", "effect", "ci_low", "ci_high", "interval", "delta", "delta_source", "alpha",
         "alpha_adjusted", "n_baseline", "n_candidate", "excluded_baseline", "excluded_candidate", "seeds_needed",
@@ -108,12 +111,18 @@ def add_runs(db_path, arm_name, values, *, status="succeeded", origin="planned",
             entry = resolve_entry(session, "1")
             arm = next(a for a in arms_of(session, entry.id) if a.name == arm_name)
             seeds = list(entry.planned_seeds)
+            before = len(session.exec(select(Run.id).where(Run.arm_id == arm.id)).all())  # each call adds new seeds
+            runs = []
             for i, value in enumerate(values):
+                k = before + i
                 metrics = None if value is None else {"val_loss": value}
-                session.add(Run(arm_id=arm.id, seed=seeds[i % len(seeds)] + (i // len(seeds)), seed_origin=origin,
+                runs.append(Run(arm_id=arm.id, seed=seeds[k % len(seeds)] + 1_000_003 * (k // len(seeds)), seed_origin=origin,
                                 status=status if value is None or np.isfinite(value) else "diverged",
                                 final_metrics=metrics, wall_time_s=2.0,
                                 predictions_path=None if predictions is None else str(predictions[i])))
+            session.add_all(runs)
+            session.flush()
+            link_finished_runs(session.connection(), [run.id for run in runs])
             session.commit()
     finally:
         store.dispose()

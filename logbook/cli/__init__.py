@@ -1,7 +1,8 @@
 """The `logbook` command line: the click group, its verbs, and `main`.
 
 Exit codes: 0 ok, 1 a failure while working, 2 bad input (one line per problem on stderr, each
-naming the file or option, the field and what was expected; nothing is written).
+naming the file or option, the field and what was expected; nothing is written), 3 a record that
+does not verify (`verify`, and `run`/`requeue`/`audit`/`rerun` refusing a TAMPERED entry).
 
 Each verb lives in the module for its group (entries, runs, verdicts, audits, exports, demo) and
 imports what it needs when it runs, so `logbook --help` and the pure-statistics verbs start fast;
@@ -15,7 +16,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, demo, entries, exports, runs, schema, verdicts
+from logbook.cli import audits, demo, entries, exports, runs, schema, verdicts, verify
 from logbook.errors import InputError, LogbookError
 
 
@@ -46,6 +47,7 @@ for _verb in (
     verdicts.verdict_cmd, verdicts.audit_claim,
     audits.audit, audits.rerun,
     exports.export,
+    verify.verify,
     demo.demo,
     schema.schema_cmd,
 ):

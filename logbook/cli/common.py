@@ -87,8 +87,10 @@ def confirm_commands(store, ref: str, *, runs: int | None, yes: bool) -> None:  
     import sys
 
     from logbook.engine.confirm import preview, record_confirmation
+    from logbook.entries.chain import require_intact
     from logbook.errors import InputError
 
+    require_intact(store, ref)  # a tampered entry's commands are neither shown as genuine nor run (exit 3)
     shown = preview(store, ref, runs=runs)
     if not shown.unconfirmed:
         return

@@ -182,9 +182,12 @@ def _show_text(d: dict[str, Any]) -> None:
             where = f"commit {git['commit'] or '(none yet)'} on {git['branch'] or 'detached HEAD'}, {git['tree']}"
         else:
             where = "outside any git repository"
-        check = "verified" if d["registration_verified"] else "DOES NOT MATCH its content"
+        check = "verified" if d["registration_verified"] and d["integrity"] == "verified" else "TAMPERED"
         say(f"  registered : {d['registered_at']}, {where}")
         say(f"  hash       : {d['registration_hash']} ({check})")
+        say(f"  chain head : {d['chain_head']} ({d['integrity']})")
+        for finding in d["integrity_findings"]:
+            say(f"  TAMPERED   : {finding['row']}: {finding['field']}: {finding['problem']}")
     else:
         say("  registered : no (draft)")
     for a in d["amendments"]:

@@ -104,6 +104,11 @@ def verdict_cmd(
             emit_json(result)
             return
         say(f"{result['title']} [{result['id']}: {result['entry']}]  overall: {result['verdict']}")
+        if result["integrity"] == "TAMPERED":
+            say(click.style(f"  TAMPERED: the record differs from its hash chain; these numbers are not the recorded ones "
+                                   f"(see `logbook verify {result['entry']}`)", fg="red", bold=True))
+            for finding in result["integrity_findings"]:
+                say(f"  TAMPERED: {finding['row']}: {finding['field']}: {finding['problem']}")
         say(f"  interval: {result['interval']} ({result['interval_reason']})")
         for amendment in result["amended"]:
             say(f"  note: amended {amendment['field']} {amendment['old']!r} -> {amendment['new']!r} ({amendment['reason']})")

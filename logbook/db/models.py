@@ -162,6 +162,7 @@ class Run(SQLModel, table=True):
     status: str = "queued"  # queued, running, succeeded, failed, diverged, crashed, cancelled
     cancel_requested: bool = False  # set by `logbook cancel`; the worker running it stops it
     attempt: int = 1
+    retry_of: Optional[int] = None  # the previous attempt of this seed (requeue adds a row, never resets one)
     rerun_of: Optional[int] = None
     workdir: Optional[str] = None  # where the run executes, when not the entry's repository (audits, reruns)
     batch_id: Optional[str] = None
@@ -236,3 +237,24 @@ class ConfirmedCommand(SQLModel, table=True):
     shown: str  # the command line as it was shown
     confirmed_by: str  # user@host
     confirmed_at: datetime = Field(default_factory=utcnow)
+
+
+class ChainLink(SQLModel, table=True):
+    """One link of an entry's hash chain (``logbook.entries.chain``): the registration, an
+    amendment, or a finished run attempt. ``payload`` is the canonical record the link covers
+    (kept so that ``verify`` can name the field that differs), ``payload_sha256`` its hash, and
+    ``hash`` the SHA-256 over this link's fields and the previous link's hash."""
+
+    __tablename__ = "chain_link"
+    __table_args__ = (UniqueConstraint("hypothesis_id", "seq", name="uq_chain_link_hypothesis_id_seq"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    hypothesis_id: int = _fk("hypothesis.id")
+    seq: int
+    kind: str  # registration, amendment, attempt
+    ref_id: int  # the hypothesis, amendment or run the link covers
+    payload: dict = _json()
+    payload_sha256: str
+    prev_hash: Optional[str] = None
+    hash: str = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from logbook.db.models import Amendment, Arm, Audit, Hypothesis, Run
@@ -67,11 +68,18 @@ def amendments_of(session: Session, entry_id: int) -> list[Amendment]:
     )
 
 
+def latest_attempt() -> Any:
+    """A condition on ``Run``: the row is its seed's latest attempt (no other row retries it)."""
+    retries = aliased(Run)
+    return col(Run.id).not_in(select(retries.retry_of).where(col(retries.retry_of).is_not(None)))
+
+
 def run_counts(session: Session, entry_ids: list[int] | None = None) -> dict[int, Counter]:
-    """Run counts by status for each entry id."""
+    """Run counts by status for each entry id, one per seed and arm (its latest attempt)."""
     query = (
         select(Arm.hypothesis_id, Run.status, func.count())
         .join(Run, Run.arm_id == Arm.id)
+        .where(latest_attempt())
         .group_by(Arm.hypothesis_id, Run.status)
     )
     if entry_ids is not None:

@@ -141,9 +141,11 @@ def queued_count(store: Store, ref: str, what: str, extra: int | None = None) ->
                                     .where(Arm.hypothesis_id == entry.id)).all())
             arms = arms_of(session, entry.id)
             return sum((arm.id, seed) not in have for arm in arms for seed in entry.planned_seeds or [])
-        if what == "requeue":
+        if what == "requeue":  # the latest attempt of each seed that ended without a usable value
+            retried = select(Run.retry_of).where(col(Run.retry_of).is_not(None))
             return len(session.exec(select(Run.id).join(Arm, Arm.id == Run.arm_id)
-                                    .where(Arm.hypothesis_id == entry.id, col(Run.status).in_(RETRYABLE))).all())
+                                    .where(Arm.hypothesis_id == entry.id, col(Run.status).in_(RETRYABLE),
+                                           col(Run.id).not_in(retried))).all())
     return None
 
 

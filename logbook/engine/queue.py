@@ -16,8 +16,9 @@ from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
-from logbook.db.queries import SEED_HIDDEN, arms_of, iso, open_audit_ids, resolve_entry, seed_shown
+from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_audit_ids, resolve_entry, seed_shown
 from logbook.engine.procinfo import HOST, is_alive
+from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.registry import draw_seeds, require_registered
 from logbook.errors import InputError
 from logbook.db.paths import runs_dir
@@ -34,7 +35,12 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
             executor_options: dict[str, Any] | None = None) -> list[int]:
     """Queue an entry's planned seeds on every arm (those not queued or run yet), or, with
     ``extra_seeds``, that many new seeds per arm, drawn fresh and the same across arms; they run
-    on ``executor`` (local, or slurm with its resolved options)."""
+    on ``executor`` (local, or slurm with its resolved options). A tampered entry is refused
+    (TamperedError)."""
+    with store.session() as session:
+        registered = resolve_entry(session, ref).registered_at is not None
+    if registered:
+        require_intact(store, ref)
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
         require_registered(entry)
@@ -94,6 +100,8 @@ def cancel(store: Store, ref: str | None = None, run_id: int | None = None) -> d
                 run.cancel_requested = True
                 counts["stopping"] += 1
             session.add(run)
+        session.flush()
+        link_finished_runs(session.connection(), [run.id for run in runs if run.status == "cancelled"])
         session.commit()
         on_slurm = [r.slurm_job_id for r in runs if r.executor == "slurm" and r.status == "running"
                     and r.slurm_job_id and r.slurm_job_id[0].isdigit()]
@@ -103,18 +111,29 @@ def cancel(store: Store, ref: str | None = None, run_id: int | None = None) -> d
 
 
 def requeue(store: Store, ref: str | None = None, run_id: int | None = None) -> list[int]:
-    """Put failed, crashed, cancelled or diverged runs back in the queue for another attempt."""
+    """Queue another attempt of failed, crashed, cancelled or diverged runs: a new run row for the
+    same arm, seed, origin, audit and working folder, with ``attempt`` one higher and ``retry_of``
+    the attempt it retries. The finished attempt stays as it was (and stays counted). Only the
+    latest attempt of a seed is retried. A tampered entry is refused (TamperedError). Returns the
+    new runs' ids."""
+    with store.session() as session:
+        entry_ids = set(session.exec(select(Arm.hypothesis_id).join(Run, Run.arm_id == Arm.id)
+                                     .where(col(Run.id).in_(select(_target_runs(session, ref, run_id).subquery().c.id)))).all())
+    for entry_id in sorted(entry_ids):
+        require_intact(store, str(entry_id))
     with store.session(write=True) as session:
         runs = session.exec(_target_runs(session, ref, run_id).where(col(Run.status).in_(RETRYABLE))).all()
+        retried = set(session.exec(select(Run.retry_of).where(col(Run.retry_of).in_([r.id for r in runs]))).all())
         now = utcnow()
-        for run in runs:
-            run.status, run.attempt, run.queued_at = "queued", run.attempt + 1, now
-            run.cancel_requested = False
-            run.started_at = run.ended_at = run.heartbeat_at = None
-            run.pid = run.pid_start_time = run.worker_id = run.exit_code = None
-            session.add(run)
+        again = [
+            Run(arm_id=run.arm_id, seed=run.seed, seed_origin=run.seed_origin, audit_id=run.audit_id, workdir=run.workdir,
+                rerun_of=run.rerun_of, attempt=run.attempt + 1, retry_of=run.id, queued_at=now)
+            for run in runs
+            if run.id not in retried
+        ]
+        session.add_all(again)
         session.commit()
-        return [run.id for run in runs]
+        return [run.id for run in again]
 
 
 def executors_of(store: Store, run_ids: list[int]) -> list[str]:
@@ -166,9 +185,10 @@ def entry_run_ids(store: Store, entry_id: int) -> list[int]:
 
 
 def entry_progress(store: Store, entry_id: int) -> Counter:
+    """An entry's runs by status, one per seed and arm (its latest attempt)."""
     with store.session() as session:
         statuses = session.exec(
-            select(Run.status).join(Arm, Arm.id == Run.arm_id).where(Arm.hypothesis_id == entry_id)
+            select(Run.status).join(Arm, Arm.id == Run.arm_id).where(Arm.hypothesis_id == entry_id, latest_attempt())
         ).all()
     return Counter(statuses)
 
@@ -191,7 +211,7 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
                 query.where(col(Run.status).not_in(ACTIVE)).order_by(col(Run.ended_at).desc()).limit(recent)
             ).all()
             rows = list(active) + list(reversed(done))
-        counts = Counter(session.exec(select(Run.status)).all())
+        counts = Counter(session.exec(select(Run.status).where(latest_attempt())).all())
         open_audits = open_audit_ids(session)
     return {
         "db": str(store.path),
@@ -208,7 +228,8 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
             {
                 "id": run.id, "entry": slug, "entry_id": entry_id, "arm": arm,
                 **({"seed": run.seed} if seed_shown(run, open_audits) else {"seed": None, "seed_hidden": SEED_HIDDEN}),
-                "origin": run.seed_origin, "status": run.status, "attempt": run.attempt, "worker": run.worker_id,
+                "origin": run.seed_origin, "status": run.status, "attempt": run.attempt, "retry_of": run.retry_of,
+                "worker": run.worker_id,
                 "device": run.device, "gpu": run.gpu, "pid": run.pid, "started_at": iso(run.started_at),
                 "ended_at": iso(run.ended_at), "wall_time_s": run.wall_time_s, "exit_code": run.exit_code,
                 "error": (run.error_tail or "").strip().splitlines()[-1] if run.error_tail else None,

@@ -39,6 +39,7 @@ from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
 from logbook.engine.procinfo import HOST, is_alive, this_process
 from logbook.db.paths import run_folder
+from logbook.entries.chain import link_finished_runs
 from logbook.entries.provenance import head_commit
 from logbook.db.runstatus import ACTIVE
 from logbook.entries.seeding import determinism_env
@@ -183,6 +184,8 @@ def recover_orphans(store: Store, *, stale_after_s: float = 600.0) -> list[int]:
             run.ended_at = now
             session.add(run)
             settled.append(run.id)
+        session.flush()
+        link_finished_runs(session.connection(), settled)  # each settled attempt joins its entry's chain
         session.commit()
     return settled
 
@@ -465,6 +468,7 @@ class WorkerLoop:
             where = [Run.id == run_id] + ([only_if] if only_if is not None else [])
             if conn.execute(update(Run).where(*where).values(**fields)).rowcount == 0:
                 return False
+            link_finished_runs(conn, [run_id])  # a finished attempt joins its entry's chain in this transaction
             busy = conn.execute(
                 select(Run.id).join(Arm, Arm.id == Run.arm_id)
                 .where(Arm.hypothesis_id == entry_id, col(Run.status).in_(ACTIVE)).limit(1)

@@ -43,6 +43,7 @@ from logbook.errors import InputError, LogbookError
 from logbook.db.paths import runs_dir
 from logbook.stats import seeds_needed
 from logbook.db.runstatus import FINISHED
+from logbook.entries.chain import require_intact
 from logbook.entries.verdicts import arms_report, collect, entry_verdict, judge, overall_verdict
 
 AUDIT_MAX_SEEDS = 100
@@ -118,6 +119,9 @@ def start_audit(store: Store, ref: str, n_seeds: int | None = None, *,
     ``confirm``, when given, is called with the number of runs once everything is checked and the
     checkout exists, before anything is written; it raises to stop the audit.
     """
+    with store.session() as session:
+        if resolve_entry(session, ref).registered_at is not None:
+            require_intact(store, ref)  # a tampered record is never audited
     original = entry_verdict(store, ref, cache=False)
     with store.session() as session:
         entry = resolve_entry(session, ref)
@@ -267,6 +271,11 @@ def _claimed_candidate(original: list[dict[str, Any]]) -> str | None:
 
 def start_rerun(store: Store, run_id: int) -> int:
     """Queue the same arm and seed again, at the commit the run used."""
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        entry_id = session.get(Arm, run.arm_id).hypothesis_id if run is not None else None
+    if entry_id is not None:
+        require_intact(store, str(entry_id))
     with store.session(write=True) as session:
         run = session.get(Run, run_id)
         if run is None:

@@ -15,8 +15,6 @@ was derived from a pilot (its slug and registration hash, sd multiple, pooled sd
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import secrets
 from pathlib import Path
@@ -31,6 +29,7 @@ from logbook.db.paths import own_paths
 from logbook.db.queries import (
     amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
 )
+from logbook.entries.chain import canonical_json, integrity_fields, link_amendment, link_registration, sha256_hex
 from logbook.entries.file import EntrySpec, parse_text, validate
 from logbook.entries.pilot import resolve_pilot_delta
 from logbook.errors import InputError
@@ -39,15 +38,6 @@ from logbook.entries.provenance import GitInfo, capture_environment, capture_git
 REGISTRATION_SCHEMA = "logbook.registration/1"
 AMENDABLE = ("title", "hypothesis", "notes", "tags", "seeds", "min_effect", "alpha")
 SEED_BITS = 31  # seeds fit every framework's seed argument
-
-
-def canonical_json(value: Any) -> str:
-    """The one serialisation that is hashed: sorted keys, no whitespace, UTF-8, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def sha256_hex(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -174,6 +164,8 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
         entry.status = "registered"
         entry.updated_at = utcnow()
         session.add(entry)
+        session.flush()
+        link_registration(session.connection(), entry.id)  # the first link, in the same transaction
         session.commit()
         session.refresh(entry)
         return entry
@@ -324,6 +316,8 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
         entry.updated_at = utcnow()
         session.add(entry)
         session.add(amendment)
+        session.flush()
+        link_amendment(session.connection(), entry.id, amendment.id)
         session.commit()
         session.refresh(amendment)
         return amendment
@@ -371,6 +365,7 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             "registered_at": iso(entry.registered_at),
             "registration_hash": entry.registration_hash,
             "registration_verified": verify_registration(entry),
+            **integrity_fields(store, entry.id),
             "git": {
                 "in_repo": entry.in_git_repo,
                 "root": entry.repo_root,

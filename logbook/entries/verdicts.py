@@ -26,6 +26,7 @@ import numpy as np
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, utcnow
 from logbook.db.runstatus import FINISHED
+from logbook.entries.chain import integrity_fields
 from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
 from logbook.stats import family_verdicts
 from logbook.stats.churn import between_arms, prediction_difference, top1_churn, within_arm
@@ -98,13 +99,28 @@ class ArmRuns:
     predictions: list[str] = field(default_factory=list)
 
 
-def collect(rows: list[tuple[Arm, Run]], metric: str, keep: Callable[[Run], bool]) -> dict[str, ArmRuns]:
-    """Per-arm values of ``metric`` from the runs that ``keep`` selects."""
-    arms: dict[str, ArmRuns] = defaultdict(ArmRuns)
+def seed_attempts(rows: list[tuple[Arm, Run]], keep: Callable[[Run], bool]) -> dict[tuple[str, int], list[Run]]:
+    """The attempts of each (arm, seed) that ``keep`` selects, oldest first (requeue adds attempts as rows)."""
+    seeds: dict[tuple[str, int], list[Run]] = defaultdict(list)
     for arm, run in rows:
-        if not keep(run):
-            continue
-        data = arms[arm.name]
+        if keep(run):
+            seeds[(arm.name, run.seed)].append(run)
+    for attempts in seeds.values():
+        attempts.sort(key=lambda run: (run.attempt, run.id))
+    return seeds
+
+
+def collect(rows: list[tuple[Arm, Run]], metric: str, keep: Callable[[Run], bool]) -> dict[str, ArmRuns]:
+    """Per-arm values of ``metric``, one per seed, from the runs that ``keep`` selects.
+
+    A seed that diverged in any attempt counts as diverged, whatever later attempts did (retrying
+    until a seed converges would hide instability); otherwise its latest attempt decides, and a
+    seed whose latest attempt is queued or running is pending."""
+    arms: dict[str, ArmRuns] = defaultdict(ArmRuns)
+    for (name, _seed), attempts in seed_attempts(rows, keep).items():
+        data = arms[name]
+        diverged = [a for a in attempts if a.status == "diverged"]
+        run = diverged[0] if diverged else attempts[-1]
         if run.seed_origin == "extra":
             data.extra += 1
         if run.status not in FINISHED:
@@ -180,6 +196,7 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
         result: dict[str, Any] = {
             "entry": entry.slug,
             "id": entry.id,
+            **integrity_fields(store, entry.id),
             "title": entry.title,
             "metric": entry.metric,
             "goal": entry.goal,

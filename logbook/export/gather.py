@@ -13,7 +13,7 @@ from logbook.db.engine import Store
 from logbook.db.models import Audit, Hypothesis, MetricPoint
 from logbook.db.queries import iso, resolve_entry, runs_of
 from logbook.entries.registry import entry_detail
-from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
+from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict, seed_attempts
 
 CURVE_POINTS = 200  # learning curves are thinned to at most this many steps per metric
 
@@ -96,22 +96,25 @@ def gather(store: Store, entry_id: int) -> dict[str, Any]:
     with store.session() as session:
         pairs = runs_of(session, entry_id)
         audits = session.exec(select(Audit).where(Audit.hypothesis_id == entry_id).order_by(Audit.id)).all()
-    for arm, run in pairs:
-        if run.seed_origin not in COUNTED_ORIGINS:
-            continue
-        run_arms[run.id] = arm.name
+    roles = {arm.name: arm.role for arm, _ in pairs}
+    for (arm_name, _seed), attempts in seed_attempts(pairs, lambda r: r.seed_origin in COUNTED_ORIGINS).items():
+        # one row per seed: the attempt that decides it (a diverged one, else the latest), as the verdict counts it
+        diverged = [a for a in attempts if a.status == "diverged"]
+        run = diverged[0] if diverged else attempts[-1]
+        run_arms[run.id] = arm_name
         if run.environment and run_environment is None:
             run_environment = run.environment
         row: dict[str, Any] = {
-            "entry": detail["slug"], "run_id": run.id, "arm": arm.name, "role": arm.role, "seed": run.seed, "origin": run.seed_origin,
-            "status": run.status, "attempt": run.attempt, "commit": run.git_commit or detail["git"]["commit"],
-            "device": run.device, "wall_time_s": run.wall_time_s,
+            "entry": detail["slug"], "run_id": run.id, "arm": arm_name, "role": roles[arm_name], "seed": run.seed,
+            "origin": run.seed_origin, "status": run.status, "attempt": run.attempt, "attempts": len(attempts),
+            "commit": run.git_commit or detail["git"]["commit"],
+            "device": run.device, "wall_time_s": run.wall_time_s, "chain_head": detail["chain_head"],
         }
         for name, value in sorted((run.final_metrics or {}).items()):
             row[name] = value
         if detail["metric"] not in row:
             row[detail["metric"]] = None
-        comparison = comparisons.get(arm.name)
+        comparison = comparisons.get(arm_name)
         row["verdict"] = comparison["verdict"] if comparison else verdict["verdict"]
         rows.append(row)
     return {

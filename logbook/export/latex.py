@@ -74,6 +74,8 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], command: str 
         f"\\item Interval: {'anytime-valid confidence sequence' if v['interval'] == 'anytime' else 'Welch'} ({tex(v['interval_reason'])}).",
         f"\\item Registered {tex(e['registered_at'] or 'never (draft)')} at {where}; registration hash "
         f"{tex_code((e['registration_hash'] or '-')[:16])}\\ldots",
+        f"\\item Chain head {tex_code((e.get('chain_head') or '-')[:16])}\\ldots{{}} ({tex(e.get('integrity', 'unchecked'))}).",
+        f"% chain head {e.get('chain_head') or '-'} (whole, for logbook verify --export)",
         "\\end{itemize}",
         "",
     ]

@@ -93,6 +93,7 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
         f"| Interval | {'anytime-valid confidence sequence' if v['interval'] == 'anytime' else 'Welch'} ({md(v['interval_reason'])}) |",
         f"| Registered | {e['registered_at'] or 'not registered (draft)'}, {where} |",
         f"| Registration hash | `{e['registration_hash'] or '–'}` |",
+        f"| Chain head | `{e.get('chain_head') or '–'}` ({e.get('integrity', 'unchecked')}; check with `logbook verify --export`) |",
         f"| Trainer | {md(e['trainer'].get('name') or e['trainer'].get('command'))} |",
     ]
     if e["tags"]:

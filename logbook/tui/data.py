@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
-from logbook.db.queries import iso, open_audit_ids, runs_of, seed_shown
+from logbook.db.queries import iso, latest_attempt, open_audit_ids, runs_of, seed_shown
 from logbook.entries.provenance import describe_tree
 from logbook.entries.registry import entry_detail
 from logbook.db.runstatus import ACTIVE, FINISHED
@@ -27,7 +27,8 @@ from logbook.export.escape import terminal_data
 
 def entry_rows(store: Store) -> list[dict[str, Any]]:
     """One row per entry for the logbook screen."""
-    counted = (col(Run.status).in_(FINISHED)) & (col(Run.seed_origin).in_(COUNTED_ORIGINS))
+    # one per seed and arm: a retried attempt is superseded by its retry
+    counted = (col(Run.status).in_(FINISHED)) & (col(Run.seed_origin).in_(COUNTED_ORIGINS)) & latest_attempt()
     with store.session() as session:
         # Plain columns, not ORM objects: building 10,000 model instances costs more than the query.
         entries = session.exec(select(

@@ -108,8 +108,15 @@ class EntryScreen(BaseScreen):
         if e["registered_at"]:
             where = (f"commit {(git['commit'] or 'none')[:12]}" + f" ({git['tree']})"
                      if git["in_repo"] else "outside git")
-            ok = "verified" if e["registration_verified"] else "DOES NOT MATCH"
-            text.append(f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… {ok}\n", style="dim")
+            intact = e["registration_verified"] and e.get("integrity") == "verified"
+            line = f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… "
+            if intact:
+                text.append(line + "verified\n", style="dim")
+            else:
+                text.append(line, style="dim")
+                text.append("TAMPERED\n", style="bold reverse red")
+            for finding in e.get("integrity_findings", [])[:3]:
+                text.append(f"TAMPERED: {finding['row']}: {finding['field']}: {finding['problem']}\n", style="bold red")
         else:
             text.append("draft: not registered\n", style="yellow")
         for a in e["amendments"]:
