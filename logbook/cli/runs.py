@@ -33,7 +33,7 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
 
     from logbook.engine.confirm import queued_count
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra)
     with store.session() as session:
@@ -60,16 +60,18 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
 @slots_option
 @cpu_slots_option
 @batch_option
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="When stopped (SIGTERM, SIGINT, SIGHUP): seconds runs get after SIGTERM before SIGKILL.")
 @click.option("--log-path", hidden=True)
 @click.pass_context
 def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gpu: int, cpu_slots: int | None,
-           batch: int, log_path: str | None) -> None:
+           batch: int, grace: float, log_path: str | None) -> None:
     """Run queued runs in the foreground (`logbook run` starts one in the background)."""
     from logbook.engine.worker import start_worker
 
-    store = open_store(ctx)
+    store = open_store(ctx, "write")
     start_worker(store, once=once, idle_exit_s=idle_exit, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
-                 log_path=log_path, batch=batch)
+                 log_path=log_path, batch=batch, grace_s=grace)
 
 
 @click.command()
@@ -80,7 +82,7 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     """Workers, their slots, and runs (all of ENTRY's, or the active and most recent)."""
     from logbook.engine.queue import status as queue_status
 
-    store = open_store(ctx)
+    store = open_store(ctx, "read")
     info = queue_status(store, entry)
     if as_json:
         emit_json(info)
@@ -106,7 +108,7 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
     """Cancel ENTRY's queued and running runs (or one --run)."""
     from logbook.engine.queue import cancel as do_cancel
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     counts = do_cancel(store, entry, run_id)
     if as_json:
         emit_json(counts)
@@ -128,7 +130,7 @@ def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker
 
     from logbook.engine.confirm import entry_of_run, queued_count
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     ref = entry if run_id is None else entry_of_run(store, run_id)
     if ref is not None:  # a run that does not exist is reported by requeue itself
         confirm_commands(store, ref, runs=1 if run_id is not None else queued_count(store, ref, "requeue"), yes=yes)
