@@ -316,7 +316,7 @@ def open_store(db_path: Path | str, *, mode: str = "create", create: bool | None
         return _open_read_only(db_path, writable=cannot_write is None)
     if cannot_write:
         verb = "create" if creating else "write"
-        raise InputError(f"{db_path}: cannot {verb} it: {cannot_write} (read-only); nothing was changed")
+        raise InputError(f"{db_path}: cannot {verb} it: {cannot_write}; nothing was changed")
     if creating:
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
