@@ -43,11 +43,12 @@ def test_new_database_is_created_at_head_with_wal_and_foreign_keys(db_path):
         store.dispose()
 
 
-def test_empty_file_is_upgraded(db_path):
+def test_empty_file_is_refused_never_recreated(db_path):
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"")
-    open_store(db_path).dispose()
-    assert sqlite3.connect(db_path).execute("SELECT version_num FROM alembic_version").fetchone()[0] == head_revision()
+    with pytest.raises(InputError, match=r"empty \(0 bytes\).*logbook backup"):
+        open_store(db_path)
+    assert db_path.read_bytes() == b""
 
 
 def test_database_from_a_newer_version_is_refused_and_untouched(db_path, cli):

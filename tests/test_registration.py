@@ -187,7 +187,9 @@ def test_environment_reports_torch_in_a_process_that_imported_it():
 def test_cli_imports_neither_textual_nor_torch(tmp_path):
     code = (
         "import sys\nfrom logbook.cli import main\n"
-        f"try:\n    main(['--db', {str(tmp_path / 'x.db')!r}, 'list', '--json'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        f"for verb in ('init', 'list'):\n"
+        f"    try:\n        main(['--db', {str(tmp_path / 'x.db')!r}, verb, '--json'])\n"
+        "    except SystemExit as e:\n        assert e.code == 0\n"
         "print(sorted(m for m in ('torch', 'textual') if m in sys.modules))"
     )
     out = python_subprocess(code)

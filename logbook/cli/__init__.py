@@ -16,7 +16,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, demo, entries, exports, runs, schema, verdicts, verify
+from logbook.cli import audits, backup, demo, entries, exports, runs, schema, verdicts, verify
 from logbook.errors import InputError, LogbookError
 
 
@@ -48,6 +48,7 @@ for _verb in (
     audits.audit, audits.rerun,
     exports.export,
     verify.verify,
+    backup.backup,
     demo.demo,
     schema.schema_cmd,
 ):

@@ -43,7 +43,7 @@ def audit(ctx: click.Context, entry: str, n_seeds: int | None, wait: bool, show:
     from logbook.entries.audit import audit_report, latest_audit_id, start_audit
     from logbook.engine.queue import ensure_worker
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     if show:
         if n_seeds is not None:
             raise InputError("--seeds: expected no seed count with --status")
@@ -83,7 +83,7 @@ def rerun(ctx: click.Context, target: str, k: int | None, rerun_id: int | None, 
     from logbook.entries.audit import compare_runs, determinism_runs, start_rerun
     from logbook.engine.queue import ensure_worker
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     if rerun_id is not None:
         pairs = [(_run_id(target), rerun_id)]
     else:

@@ -23,11 +23,15 @@ def say(line: str, *, err: bool = False) -> None:
     click.echo(terminal(line), err=err)
 
 
-def open_store(ctx: click.Context, *, create: bool = True):
+def open_store(ctx: click.Context, mode: str):
+    """The logbook the verb works on, opened for ``mode``: ``create`` (only `init` and `new`),
+    ``write``, ``read`` (read-only, never creates or upgrades a read-only file) or ``auto`` (write
+    where allowed, else read). Anything else than ``create`` refuses a missing, empty or
+    non-SQLite file with one line (exit 2) and creates nothing."""
     from logbook.db.engine import open_store
     from logbook.db.paths import resolve_db_path
 
-    store = open_store(resolve_db_path(ctx.obj.get("db")), create=create)
+    store = open_store(resolve_db_path(ctx.obj.get("db")), mode=mode)
     for note in store.notes:
         click.echo(f"logbook: note: {note}", err=True)
     ctx.call_on_close(store.dispose)

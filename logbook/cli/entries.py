@@ -33,7 +33,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
     from logbook.db.engine import head_revision
     from logbook.db.paths import write_own_gitignore
 
-    store = open_store(ctx)
+    store = open_store(ctx, "create")
     write_own_gitignore(store.path)
     info = {"db": str(store.path), "journal_mode": store.journal_mode, "schema_revision": head_revision()}
     if as_json:
@@ -77,8 +77,13 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
 
     from logbook.db.paths import write_own_gitignore
 
+    from logbook.db.paths import resolve_db_path
+
     spec = load_entry_file(file)  # validate before the database is even opened
-    store = open_store(ctx)
+    fresh = not resolve_db_path(ctx.obj.get("db")).exists()
+    store = open_store(ctx, "create")
+    if fresh:  # only `init` and `new` create a logbook, and `new` says so
+        click.echo(f"logbook: created a new logbook at {store.path}", err=True)
     write_own_gitignore(store.path)
     if do_register and spec.min_effect_pilot:
         from logbook.entries.pilot import check_pilot
@@ -103,7 +108,7 @@ def register_cmd(ctx: click.Context, entry: str, as_json: bool) -> None:
     """Lock ENTRY: record the git state, draw the planned seeds, hash the registered content."""
     from logbook.entries.registry import entry_detail, register
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     registered = register(store, entry)
     detail = entry_detail(store, str(registered.id))
     if as_json:
@@ -126,7 +131,7 @@ def amend(ctx: click.Context, entry: str, field_name: str, value: str, reason: s
     from logbook.db.queries import amendment_dict
     from logbook.entries.registry import amend as do_amend
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     amendment = do_amend(store, entry, field_name, value, reason)
     if as_json:
         emit_json(amendment_dict(amendment))
@@ -141,7 +146,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     """List every entry."""
     from logbook.db.queries import list_entries
 
-    store = open_store(ctx)
+    store = open_store(ctx, "read")
     with store.session() as session:
         rows = list_entries(session)
     if as_json:
@@ -207,7 +212,7 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
     """Show one entry: its registration, arms, amendments and runs."""
     from logbook.entries.registry import entry_detail, registered_diff
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "read")
     if show_diff:
         recorded = registered_diff(store, entry)
         if as_json:

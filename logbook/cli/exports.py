@@ -12,6 +12,19 @@ from logbook.errors import InputError
 VERDICTS = ("positive", "negative", "inconclusive")
 
 
+def check_out_folder(out: Path) -> None:
+    """Refuse, before anything is written, an --out that is a file or lies in a folder this
+    process cannot write."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {out} is a file; expected a folder")
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        where = "it" if existing == out else f"its folder {existing}"
+        raise InputError(f"--out: cannot write to {out}: {where} is not writable; expected a folder you can write")
+
+
 @click.command()
 @click.argument("entries", nargs=-1)
 @click.option("--all", "all_entries", is_flag=True, help="The whole logbook as one document.")
@@ -34,8 +47,12 @@ def export(ctx: click.Context, entries: tuple[str, ...], all_entries: bool, verd
         bad = [v for v in verdicts if v not in VERDICTS]
         if bad:
             raise InputError(f"--verdict: expected a comma-separated list of {', '.join(VERDICTS)}, got {', '.join(bad)}")
-    store = open_store(ctx, create=False)
-    written = write(store, list(entries), all_entries=all_entries, verdicts=verdicts, fmt=fmt, out=out)
+    store = open_store(ctx, "read")
+    check_out_folder(out)
+    try:
+        written = write(store, list(entries), all_entries=all_entries, verdicts=verdicts, fmt=fmt, out=out)
+    except OSError as exc:  # a disk that filled up or a folder made read-only meanwhile
+        raise InputError(f"--out: cannot write to {out} ({exc.strerror or exc}); expected a folder you can write") from exc
     if as_json:
         emit_json({"files": [str(p) for p in written]})
     else:

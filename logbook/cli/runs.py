@@ -44,7 +44,7 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
 
     from logbook.engine.confirm import queued_count
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     executor, options = settings_for_run(store, entry, executor, flag_block(slurm))
     confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra, executor=executor, executor_options=options)
@@ -77,21 +77,23 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
               help="Run local runs here, or send Slurm runs to the cluster (and re-attach to those sent before).")
 @click.option("--slurm-poll", type=click.FloatRange(min=0.1), default=5.0, show_default=True, envvar="LOGBOOK_SLURM_POLL",
               help="Seconds between sacct calls (one call covers all of the worker's jobs).")
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="When stopped (SIGTERM, SIGINT, SIGHUP): seconds runs get after SIGTERM before SIGKILL.")
 @click.option("--log-path", hidden=True)
 @click.pass_context
 def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gpu: int, cpu_slots: int | None,
-           batch: int, no_batch: bool, executor: str, slurm_poll: float, log_path: str | None) -> None:
+           batch: int, no_batch: bool, executor: str, slurm_poll: float, grace: float, log_path: str | None) -> None:
     """Run queued runs in the foreground (`logbook run` starts one in the background)."""
     from logbook.engine.worker import start_worker
 
-    store = open_store(ctx)
+    store = open_store(ctx, "write")
     if executor == "slurm":
         from logbook.engine.slurm import start_slurm_worker
 
         start_slurm_worker(store, once=once, idle_exit_s=idle_exit, log_path=log_path, poll_s=slurm_poll, batch=1 if no_batch else batch)
         return
     start_worker(store, once=once, idle_exit_s=idle_exit, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
-                 log_path=log_path, batch=1 if no_batch else batch)
+                 log_path=log_path, batch=1 if no_batch else batch, grace_s=grace)
 
 
 @click.command()
@@ -102,7 +104,7 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     """Workers, their slots, and runs (all of ENTRY's, or the active and most recent)."""
     from logbook.engine.queue import status as queue_status
 
-    store = open_store(ctx)
+    store = open_store(ctx, "read")
     info = queue_status(store, entry)
     if as_json:
         emit_json(info)
@@ -130,7 +132,7 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
     """Cancel ENTRY's queued and running runs (or one --run)."""
     from logbook.engine.queue import cancel as do_cancel
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     counts = do_cancel(store, entry, run_id)
     if as_json:
         emit_json(counts)
@@ -152,7 +154,7 @@ def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker
 
     from logbook.engine.confirm import entry_of_run, queued_count
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     ref = entry if run_id is None else entry_of_run(store, run_id)
     if ref is not None:  # a run that does not exist is reported by requeue itself
         confirm_commands(store, ref, runs=1 if run_id is not None else queued_count(store, ref, "requeue"), yes=yes)

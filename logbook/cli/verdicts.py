@@ -98,8 +98,8 @@ def verdict_cmd(
             raise InputError("ENTRY: expected either an entry or --baseline-file/--candidate-file, not both")
         from logbook.entries.verdicts import entry_verdict
 
-        store = open_store(ctx, create=False)
-        result = entry_verdict(store, entry)
+        store = open_store(ctx, "auto")  # caches the verdict where the logbook can be written
+        result = entry_verdict(store, entry, cache=not store.read_only)
         if as_json:
             emit_json(result)
             return

@@ -23,7 +23,7 @@ from logbook.errors import TamperedError
 @click.pass_context
 def verify(ctx: click.Context, entries: tuple[str, ...], export_file: Path | None, as_json: bool) -> None:
     """Recompute the hash chain of ENTRIES (default: every entry) and compare every recorded row with it."""
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "read")
     if export_file is not None:
         from logbook.export.check import check_export
 

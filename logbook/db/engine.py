@@ -8,13 +8,21 @@ falls back to the rollback journal and says so in ``Store.notes``.
 Opening a store upgrades its schema to head with Alembic, under a file lock, with foreign keys
 off (a batch rebuild of a parent table would otherwise cascade-delete its children). A database
 stamped with a revision this code does not know is refused and left untouched.
+
+Every caller says what it needs (``mode``): ``create`` (only `init` and `new` may make a new
+database), ``write``, ``read`` (opened read-only: SQLite ``mode=ro``, or ``immutable=1`` where the
+folder is read-only and the WAL's shared-memory file cannot be created), or ``auto`` (write where
+the file and folder allow it, else read). A missing, empty (0-byte) or non-SQLite file is refused
+with one line saying how to restore a backup; nothing is created, not even a folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -41,6 +49,7 @@ class Store:
     engine: Engine
     journal_mode: str
     notes: list[str] = field(default_factory=list)
+    read_only: bool = False
 
     def session(self, *, write: bool = False) -> Session:
         """An ORM session. ``write=True`` starts its transaction with BEGIN IMMEDIATE: a
@@ -89,6 +98,68 @@ def choose_journal_mode(db_path: Path) -> tuple[str, str | None]:
             "Set LOGBOOK_DB to a local disk for the best behaviour."
         )
     return "wal", None
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+MODES = ("create", "write", "read", "auto")
+
+
+def _restore_hint(db_path: Path) -> str:
+    return f"to restore, copy a backup made by `logbook backup` to {db_path}"
+
+
+def database_problem(db_path: Path) -> str | None:
+    """Why the file at ``db_path`` cannot be a logbook database (missing, a folder, empty, not
+    SQLite), as one line that says how to recover; None when it looks like a SQLite database."""
+    if not db_path.exists():
+        return (f"no logbook at {db_path} (run `logbook init` to start one, pass --db or set LOGBOOK_DB to use "
+                f"another; {_restore_hint(db_path)}); nothing was created")
+    if db_path.is_dir():
+        return f"{db_path}: is a folder; expected a database file path"
+    try:
+        with open(db_path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        return f"{db_path}: cannot read the database file ({exc.strerror}); nothing was changed"
+    if not header:
+        return (f"{db_path}: the database file is empty (0 bytes), so this logbook's records are gone; nothing was "
+                f"changed: {_restore_hint(db_path)}, or delete the file and run `logbook init` to start an empty one")
+    if header != SQLITE_HEADER:
+        return (f"{db_path}: not a SQLite database (its first bytes are not a SQLite header); nothing was changed: "
+                f"{_restore_hint(db_path)}")
+    return None
+
+
+def write_problem(db_path: Path) -> str | None:
+    """Why this process cannot write the database (read-only file or folder), or None. The folder
+    matters too: SQLite creates its journal, WAL and shared-memory files beside the database."""
+    if db_path.exists() and not os.access(db_path, os.W_OK):
+        return "the file is read-only"
+    folder = db_path.parent if db_path.parent.exists() else next((p for p in db_path.parents if p.exists()), None)
+    if folder is not None and not os.access(folder, os.W_OK):
+        return f"its folder {folder} is read-only"
+    return None
+
+
+def _readonly_uri(db_path: Path, immutable: bool) -> str:
+    return f"file:{urllib.parse.quote(str(db_path))}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def connect_readonly(db_path: Path, immutable: bool | None = None) -> tuple[sqlite3.Connection, bool]:
+    """A read-only connection and whether it had to be ``immutable``: in a read-only folder a WAL
+    database cannot get its shared-memory file, and only an immutable open reads it then."""
+    tries = (False, True) if immutable is None else (immutable,)
+    for attempt in tries:
+        conn = sqlite3.connect(_readonly_uri(db_path, attempt), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn, attempt
+        except sqlite3.OperationalError:
+            conn.close()
+            if attempt == tries[-1]:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _make_engine(db_path: Path, *, foreign_keys: bool, journal_mode: str) -> Engine:
@@ -147,9 +218,10 @@ def read_revision(db_path: Path) -> tuple[str | None, bool]:
     if not db_path.exists() or db_path.stat().st_size == 0:
         return None, False
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-    except sqlite3.Error as exc:
-        raise InputError(f"{db_path}: cannot open as a SQLite database ({exc})") from exc
+        conn, _ = connect_readonly(db_path)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{db_path}: cannot open as a SQLite database ({exc}); nothing was changed: "
+                         f"{_restore_hint(db_path)}") from exc
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         others = bool(tables - {"alembic_version"})
@@ -158,7 +230,7 @@ def read_revision(db_path: Path) -> tuple[str | None, bool]:
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         return (row[0] if row else None), others
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"{db_path}: not a SQLite database ({exc})") from exc
+        raise InputError(f"{db_path}: not a SQLite database ({exc}); nothing was changed: {_restore_hint(db_path)}") from exc
     finally:
         conn.close()
 
@@ -189,11 +261,11 @@ def _upgrade(db_path: Path, journal_mode: str) -> None:
         engine.dispose()
 
 
-def ensure_schema(db_path: Path, journal_mode: str = "wal") -> None:
+def ensure_schema(db_path: Path, journal_mode: str = "wal", *, read_only: bool = False) -> None:
     """Bring the database at ``db_path`` to the newest schema, creating it if needed.
 
-    Raises InputError, touching nothing, when the file is not a logbook database or was written
-    by a newer version of this program.
+    Raises InputError, touching nothing, when the file is not a logbook database, was written
+    by a newer version of this program, or (``read_only``) needs an upgrade it cannot be given.
     """
     current, has_tables = read_revision(db_path)
     head = head_revision()
@@ -206,6 +278,11 @@ def ensure_schema(db_path: Path, journal_mode: str = "wal") -> None:
             f"{db_path}: database schema revision {current} is newer than this logbook knows "
             f"(newest known: {head}); upgrade negative-results-logbook to open it. Nothing was changed."
         )
+    if read_only:
+        raise InputError(
+            f"{db_path}: read-only, and its schema (revision {current}) is older than this logbook's ({head}); "
+            "open it once where it can be written, or read a writable copy. Nothing was changed."
+        )
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(db_path.with_name(db_path.name + ".lock")):
         current, _ = read_revision(db_path)  # another process may have upgraded meanwhile
@@ -213,17 +290,38 @@ def ensure_schema(db_path: Path, journal_mode: str = "wal") -> None:
             _upgrade(db_path, journal_mode)
 
 
-def open_store(db_path: Path | str, *, create: bool = True) -> Store:
-    """Open (and if needed create and upgrade) the logbook database at ``db_path``."""
+def open_store(db_path: Path | str, *, mode: str = "create", create: bool | None = None) -> Store:
+    """Open the logbook database at ``db_path`` for ``mode`` (see the module's docstring).
+
+    Library callers (tests, benchmarks, the demo) get ``create`` by default; every CLI verb names
+    its mode. ``create`` is the older spelling: True means ``mode="create"``, False ``mode="write"``.
+    Raises InputError (exit 2), having created and changed nothing, when the file cannot serve.
+    """
+    if create is not None:
+        mode = "create" if create else "write"
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
     db_path = Path(db_path)
-    if not db_path.exists() and not create:
-        raise InputError(f"{db_path}: no logbook database here (run `logbook init` first, or pass --db)")
-    if db_path.exists() and db_path.is_dir():
+    if db_path.is_dir():
         raise InputError(f"{db_path}: is a folder; expected a database file path")
-    try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{db_path}: cannot create its folder ({exc.strerror})") from exc
+    creating = mode == "create" and not db_path.exists()
+    if not creating:
+        problem = database_problem(db_path)
+        if problem:
+            raise InputError(problem)
+    cannot_write = write_problem(db_path)
+    if mode == "auto":
+        mode = "read" if cannot_write else "write"
+    if mode == "read":
+        return _open_read_only(db_path, writable=cannot_write is None)
+    if cannot_write:
+        verb = "create" if creating else "write"
+        raise InputError(f"{db_path}: cannot {verb} it: {cannot_write}; nothing was changed")
+    if creating:
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{db_path}: cannot create its folder ({exc.strerror})") from exc
     journal_mode, note = choose_journal_mode(db_path)
     ensure_schema(db_path, journal_mode)
     engine = _make_engine(db_path, foreign_keys=True, journal_mode=journal_mode)
@@ -233,3 +331,41 @@ def open_store(db_path: Path | str, *, create: bool = True) -> Store:
     if journal_mode == "wal" and actual != "wal":
         notes.append(f"{db_path}: SQLite refused WAL mode here; using the {actual} journal instead")
     return Store(path=db_path, engine=engine, journal_mode=str(actual), notes=notes)
+
+
+def _open_read_only(db_path: Path, *, writable: bool) -> Store:
+    """A store whose connections cannot write (``mode=ro``, ``query_only``); upgraded first only
+    when the file could be written anyway."""
+    if writable:
+        ensure_schema(db_path, choose_journal_mode(db_path)[0])
+    else:
+        ensure_schema(db_path, read_only=True)
+    try:
+        probe, immutable = connect_readonly(db_path)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{db_path}: read-only, and SQLite cannot read it ({exc}); nothing was changed") from exc
+    journal = probe.execute("PRAGMA journal_mode").fetchone()[0]
+    probe.close()
+    notes = []
+    wal = db_path.with_name(db_path.name + "-wal")
+    if immutable and wal.exists() and wal.stat().st_size > 0:
+        notes.append(f"{db_path}: read-only folder: changes still in {wal.name} are not shown")
+
+    def connect() -> sqlite3.Connection:
+        return connect_readonly(db_path, immutable)[0]
+
+    engine = create_engine(f"sqlite:///{db_path}", creator=connect)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA query_only = ON")
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN")
+
+    return Store(path=db_path, engine=engine, journal_mode=str(journal), notes=notes, read_only=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 DB_ENV = "LOGBOOK_DB"
 DEFAULT_DIR = ".logbook"
 DEFAULT_NAME = "logbook.db"
+WORKER_LOCK_SUFFIX = ".worker.lock"  # beside the database: one worker started at a time
 
 
 def find_git_root(start: Path) -> Path | None:
@@ -45,14 +46,19 @@ def runs_dir(db_path: Path) -> Path:
     return db_path.parent / "runs"
 
 
+def backups_dir(db_path: Path) -> Path:
+    """Where `logbook backup` puts copies when not told otherwise: ``backups/`` beside the database."""
+    return db_path.parent / "backups"
+
+
 def own_paths(db_path: Path) -> list[Path]:
     """What the logbook itself writes, which must never count as a change to the user's tree:
     the whole folder when it is the logbook's own (``.logbook/``), else the database file, its
     SQLite side files and the runs folder."""
     if db_path.parent.name == DEFAULT_DIR:
         return [db_path.parent]
-    sidecars = [db_path.with_name(db_path.name + suffix) for suffix in ("-wal", "-shm", "-journal", ".lock")]
-    return [db_path, *sidecars, runs_dir(db_path)]
+    sidecars = [db_path.with_name(db_path.name + suffix) for suffix in ("-wal", "-shm", "-journal", ".lock", WORKER_LOCK_SUFFIX)]
+    return [db_path, *sidecars, runs_dir(db_path), backups_dir(db_path)]
 
 
 def write_own_gitignore(db_path: Path) -> Path | None:

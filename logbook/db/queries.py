@@ -36,6 +36,14 @@ def seed_shown(run: Run, open_audits: set[int]) -> bool:
     return run.audit_id is None or run.audit_id not in open_audits
 
 
+def did_you_mean(word: str, known: list[str]) -> str:
+    """A " (did you mean ...?)" suffix naming the known words closest to ``word``, or ""."""
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def resolve_entry(session: Session, ref: str) -> Hypothesis:
     """The entry named by ``ref``: an id, an exact slug, or a unique slug prefix."""
     ref = str(ref).strip()
@@ -53,7 +61,8 @@ def resolve_entry(session: Session, ref: str) -> Hypothesis:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise InputError(f"ENTRY: expected an entry id or slug prefix; nothing matches {ref!r}")
+        raise InputError(f"ENTRY: expected an entry id or slug prefix; nothing matches {ref!r}"
+                         + did_you_mean(ref, session.exec(select(Hypothesis.slug)).all()))
     names = ", ".join(f"{m.id}:{m.slug}" for m in matches[:8])
     raise InputError(f"ENTRY: {ref!r} is ambiguous; expected one of {names}")
 

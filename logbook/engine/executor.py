@@ -6,6 +6,11 @@ stays the one process that writes the database, whatever the executor.
 ``CUDA_VISIBLE_DEVICES`` and a bounded thread count. A distributed executor (Slurm through
 submitit, say) implements the same four methods and reports ends the same way; results travel
 through the run folder (``result.json``), which must then be on a shared file system.
+
+A local job's process leads a process group of its own. When it ends, however it ends, the rest
+of its group (a script it started, that script's children) is killed and gone before its slot is
+offered again, so a GPU never holds a finished run's leftovers beside the next run. A worker that
+stops asks jobs to end with SIGTERM and SIGKILLs them after a grace period (``stop_all``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from logbook.engine.procinfo import process_start_time
+from logbook.engine.procinfo import end_group, process_start_time, signal_group
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class _Active:
     pid_start_time: float | None
     killed: dict[int, str] = field(default_factory=dict)
     log: object = field(default=None, repr=False)
+    kill_at: float | None = None  # after SIGTERM: when to SIGKILL what is left
 
 
 def detect_gpus() -> list[str]:
@@ -119,6 +125,12 @@ class Executor(ABC):
     @abstractmethod
     def active_run_ids(self) -> list[int]: ...
 
+    def stop_all(self, reason: str, grace_s: float) -> None:
+        """Ask every job to stop; ``poll`` reports their runs killed for ``reason``. Executors that
+        can give a grace period (SIGTERM, then SIGKILL after ``grace_s``) override this."""
+        for run_id in self.active_run_ids():
+            self.kill(run_id, reason)
+
 
 class LocalExecutor(Executor):
     def __init__(self, slots: list[Slot]):
@@ -158,10 +170,20 @@ class LocalExecutor(Executor):
         return process.pid, started_at
 
     def _signal_group(self, active: _Active, sig: int) -> None:
-        try:
-            os.killpg(active.process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+        signal_group(active.process.pid, sig)
+
+    def stop_all(self, reason: str, grace_s: float) -> None:
+        """SIGTERM every job's group now (a trainer may checkpoint) and SIGKILL it ``grace_s``
+        later from ``poll``; ``grace_s`` 0 kills at once. A second call can only shorten it."""
+        now = time.monotonic()
+        for active in self.active.values():
+            for run_id in active.job.run_ids:
+                active.killed.setdefault(run_id, reason)
+            if active.kill_at is None:
+                self._signal_group(active, signal.SIGTERM)
+            kill_at = now + grace_s
+            if active.kill_at is None or kill_at < active.kill_at:
+                active.kill_at = kill_at
 
     def kill(self, run_id: int, reason: str) -> None:
         active = self.active.get(self.job_of.get(run_id, -1))
@@ -183,11 +205,17 @@ class LocalExecutor(Executor):
             if timeout and not active.killed and now - active.started > timeout:
                 active.killed = {run_id: "timeout" for run_id in active.job.run_ids}
                 self._signal_group(active, signal.SIGKILL)
-            code = active.process.poll()
+            if active.kill_at is not None and now >= active.kill_at:
+                self._signal_group(active, signal.SIGKILL)
+                active.kill_at = float("inf")
+            code = _ended(active.process)
             if code is None:
                 continue
-            if active.killed:
-                self._signal_group(active, signal.SIGKILL)  # grandchildren that outlived the child
+            # The leader has exited but is not reaped yet, so its pid (the group id) cannot be
+            # reused: kill what is left of its group (a script's children that never wrote to
+            # stdout, say) and wait until it is gone, then reap the leader and free the slot.
+            end_group(active.process.pid)
+            code = active.process.wait()
             active.log.close()
             del self.active[key]
             for run_id in active.job.run_ids:
@@ -197,3 +225,19 @@ class LocalExecutor(Executor):
 
     def active_run_ids(self) -> list[int]:
         return list(self.job_of)
+
+
+def _ended(process: subprocess.Popen) -> int | None:
+    """The exit code of a child that has ended, without reaping it (so its pid stays its own
+    until ``wait``); None while it runs."""
+    if process.returncode is not None:
+        return process.returncode
+    try:
+        info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # reaped elsewhere
+        return process.poll()
+    if info is None or info.si_pid == 0:
+        return None
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status
+    return -info.si_status  # killed by a signal, as Popen reports it

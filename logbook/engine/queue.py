@@ -7,9 +7,11 @@ for this database on this host.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
@@ -17,11 +19,11 @@ from sqlmodel import col, select
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
 from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_audit_ids, resolve_entry, seed_shown
-from logbook.engine.procinfo import HOST, is_alive
+from logbook.engine.procinfo import HOST, is_alive, process_start_time
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.registry import draw_seeds, require_registered
 from logbook.errors import InputError
-from logbook.db.paths import runs_dir
+from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
 from logbook.db.runstatus import ACTIVE, RETRYABLE
 
 
@@ -76,6 +78,8 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
 def _target_runs(session, ref: str | None, run_id: int | None):  # noqa: ANN001, ANN202
     query = select(Run)
     if run_id is not None:
+        if session.get(Run, run_id) is None:
+            raise InputError(f"--run: no run {run_id} in this logbook; expected a run id from `logbook status`")
         query = query.where(Run.id == run_id)
     elif ref is not None:
         entry = resolve_entry(session, ref)
@@ -162,9 +166,43 @@ def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None
 
     The worker gets a new session and stdin from /dev/null, so closing the terminal (SIGHUP)
     or the SSH connection does not stop it or its runs; its output goes to ``workers/``.
+
+    Check and start happen under an exclusive lock on ``worker_lock_path`` beside the database,
+    which also names the last worker started (host, pid, start time): a worker still starting has
+    not registered itself yet, so two `logbook run` at the same moment start one worker, not two.
     """
-    if any(w.host == HOST and worker_kind(w) == executor for w in live_workers(store)):
-        return None
+    lock_path = worker_lock_path(store.path, executor)
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        if _recorded_worker_alive(lock.read()) or any(w.host == HOST and worker_kind(w) == executor for w in live_workers(store)):
+            return None
+        pid = _start_detached_worker(store, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots, idle_exit=idle_exit,
+                                     batch=batch, executor=executor)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{HOST} {pid} {process_start_time(pid)}\n")
+        lock.flush()
+        return pid
+
+
+def worker_lock_path(db_path: Path, executor: str = "local") -> Path:
+    """The lock around starting a worker of one kind (local, slurm) for this database."""
+    suffix = WORKER_LOCK_SUFFIX if executor == "local" else f"{WORKER_LOCK_SUFFIX}.{executor}"
+    return db_path.with_name(db_path.name + suffix)
+
+
+def _recorded_worker_alive(text: str) -> bool:
+    """Whether the worker named in the lock file (``host pid start_time``) still runs here."""
+    parts = text.split()
+    if len(parts) != 3 or parts[0] != HOST or not parts[1].isdigit():
+        return False
+    start = None if parts[2] == "None" else float(parts[2])
+    return bool(is_alive(int(parts[1]), start, HOST))
+
+
+def _start_detached_worker(store: Store, *, slots_per_gpu: int, cpu_slots: int | None, idle_exit: float,
+                           batch: int, executor: str) -> int:
     log_dir = runs_dir(store.path).parent / "workers"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{utcnow().strftime('%Y%m%dT%H%M%S%f')}.log"

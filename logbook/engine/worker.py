@@ -10,8 +10,11 @@ diverged, crashed or cancelled.
 Never lose a result, never leave a run running forever: when any worker starts, and every
 ``orphan_check_s`` while one runs, runs whose worker process is gone (checked by host, pid and
 process start time, not pid alone) are recovered from their ``result.json`` if the run had
-finished, and otherwise marked crashed. A worker stopped by SIGTERM, SIGINT or SIGHUP kills its
-runs and puts them back in the queue.
+finished, and otherwise marked crashed; whatever is left of such a run's process group is
+killed. A worker stopped by SIGTERM, SIGINT or SIGHUP sends its runs SIGTERM, SIGKILLs them after a
+grace period (``grace_s``, default 10 s; a second signal cuts it short), and puts the runs that did
+not finish back in the queue. Its signal handlers are in place before it registers itself, so no
+signal can leave a registered worker behind that never said it stopped.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
 from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
-from logbook.engine.procinfo import HOST, is_alive, this_process
+from logbook.engine.procinfo import HOST, end_run_group, is_alive, this_process
 from logbook.db.paths import run_folder
 from logbook.entries.chain import link_finished_runs
 from logbook.entries.provenance import head_commit
@@ -45,6 +48,7 @@ from logbook.db.runstatus import ACTIVE
 from logbook.entries.seeding import determinism_env
 
 LOG_TAIL_CHARS = 4000
+DEFAULT_GRACE_S = 10.0
 
 
 def log(message: str) -> None:
@@ -155,11 +159,8 @@ def recover_orphans(store: Store, *, stale_after_s: float = 600.0) -> list[int]:
         for run in session.exec(orm_select(Run).where(Run.status == "running", Run.executor == "local")).all():
             if run.worker_id in workers and run.worker_id not in dead_workers:
                 continue  # its worker still runs and will settle it
-            if run.pid and is_alive(run.pid, run.pid_start_time, run.host):
-                try:
-                    os.killpg(run.pid, signal.SIGKILL)  # a straggler whose worker is gone
-                except (ProcessLookupError, PermissionError):
-                    pass
+            if run.pid and (run.host in (None, HOST)):
+                end_run_group(run.pid, run.pid_start_time)  # stragglers of a run whose worker is gone
             run_dir = Path(run.run_dir) if run.run_dir else None
             result = read_result(run_dir) if run_dir else None
             if run_dir is not None:  # re-read the whole metric stream: the points written are complete
@@ -214,6 +215,8 @@ class WorkerLoop:
     batch: int = 1
     batchable: dict[str, bool] = field(default_factory=dict)
     executor_name: str = "local"  # this worker claims only runs queued for its kind of executor
+    grace_s: float = DEFAULT_GRACE_S
+    hurry: bool = False  # a second stop signal: no more grace
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -229,15 +232,17 @@ class WorkerLoop:
             + ", ".join(f"{s.device}{'' if s.gpu is None else ':' + s.gpu}" for s in self.executor.slots))
 
     def _on_signal(self, signum, _frame) -> None:  # noqa: ANN001
+        if self.stopping:
+            self.hurry = True
         self.stopping = signal.Signals(signum).name
 
     def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # before registering: see the docstring
+            signal.signal(sig, self._on_signal)
         self._register()
         recovered = recover_orphans(self.store)
         if recovered:
             log(f"settled {len(recovered)} orphaned runs: {recovered}")
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
         last_heartbeat = last_orphans = last_busy = time.monotonic()
         try:
             while True:
@@ -277,14 +282,23 @@ class WorkerLoop:
 
     def _shutdown(self) -> None:
         interrupted = self.executor.active_run_ids()
-        for run_id in interrupted:
-            self.executor.kill(run_id, "worker stopping")
-        deadline = time.monotonic() + 10
+        if interrupted:
+            log(f"stopping runs {interrupted}: SIGTERM, then SIGKILL after {self.grace_s:g} s")
+        self.executor.stop_all("worker stopping", 0.0 if self.hurry else self.grace_s)
+        hurried = self.hurry
+        deadline = time.monotonic() + self.grace_s + 10
         while self.executor.active_run_ids() and time.monotonic() < deadline:
+            if self.hurry and not hurried:
+                log("second stop signal: killing the runs now")
+                self.executor.stop_all("worker stopping", 0.0)
+                hurried = True
             for ended in self.executor.poll():
                 self._finish(ended)
+            self._ingest()
             time.sleep(0.05)
         self._ingest()
+        if self.worker_id is None:  # stopped before it could register
+            return
         with self.store.session(write=True) as session:
             worker = session.get(Worker, self.worker_id)
             worker.status, worker.stopped_at, worker.heartbeat_at = "stopped", utcnow(), utcnow()
@@ -495,14 +509,15 @@ class WorkerLoop:
 
 
 def start_worker(store: Store, *, once: bool, idle_exit_s: float | None, slots_per_gpu: int, cpu_slots: int | None,
-                 log_path: str | None = None, poll_s: float = 0.2, batch: int = 1) -> int:
+                 log_path: str | None = None, poll_s: float = 0.2, batch: int = 1,
+                 grace_s: float = DEFAULT_GRACE_S) -> int:
     """Run a worker in this process until it is told to stop, idles out, or (``once``) drains the queue."""
     from logbook.engine.executor import LocalExecutor, detect_gpus, make_slots
 
     cpus = cpu_slots if cpu_slots is not None else max(1, (os.cpu_count() or 2) // 2)
     slots = make_slots(detect_gpus(), slots_per_gpu, cpus)
     loop = WorkerLoop(store, LocalExecutor(slots), once=once, idle_exit_s=idle_exit_s, log_path=log_path, poll_s=poll_s,
-                      batch=batch)
+                      batch=batch, grace_s=grace_s)
     sys.stdout.flush()
     return loop.run()
 

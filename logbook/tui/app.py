@@ -35,7 +35,7 @@ class LogbookApp(App):
         self.db_path = Path(db_path)
         self.open_entry = open_entry
         self.refresh_s = refresh_s
-        self.store: Store = open_store(self.db_path)
+        self.store: Store = open_store(self.db_path, mode="auto")  # read-only where it cannot be written
         self.sub_title = str(self.db_path)
 
     def on_mount(self) -> None:

@@ -87,7 +87,7 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
     """Everything the entry screen shows; computes (and caches) the verdict."""
     ref = str(entry_id)
     detail = entry_detail(store, ref)
-    verdict = entry_verdict(store, ref, cache=True)
+    verdict = entry_verdict(store, ref, cache=not store.read_only)
     with store.session() as session:
         pairs = runs_of(session, entry_id)
         open_audits = open_audit_ids(session)
