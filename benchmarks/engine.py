@@ -47,31 +47,80 @@ def parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts)
 
 
+LAUNCH_CASES = {  # label -> (trainer line in the entry file, arm config)
+    "module trainer that does nothing": ("bench_trainers:nothing", {}),
+    "command trainer (`true`)": ('\n  command: "true"', {}),
+    "built-in digits, 1 step": ("digits", {"steps": 1, "log_every": 1}),
+}
+LAUNCHERS = {"spawn": "new interpreter per run (old)", "fork": "pre-started launch server (new)"}
+
+
+def launch_overhead(folder: Path, env: dict) -> list[list[str]]:
+    """20 runs on one slot per trainer and per launcher, back to back; spans from the database."""
+    rows = []
+    for i, (label, (trainer, config)) in enumerate(LAUNCH_CASES.items()):
+        own = trainer_time(trainer, config)
+        medians = {}
+        for launcher in LAUNCHERS:
+            db = folder / f"launch-{i}-{launcher}.db"
+            slug = entry(folder, db, f"launch{i}{launcher}", trainer, {"a": config, "b": config}, seeds=10)
+            logbook(db, "run", slug, "--no-worker")
+            start = time.perf_counter()
+            logbook(db, "worker", "--once", "--cpu-slots", "1", env={**env, "LOGBOOK_LAUNCHER": launcher})
+            total = time.perf_counter() - start
+            con = sqlite3.connect(db)
+            spans = [(parse(e) - parse(s)).total_seconds() for s, e in con.execute(
+                "SELECT started_at, ended_at FROM run WHERE status = 'succeeded'")]
+            con.close()
+            assert len(spans) == 20, (label, launcher, spans)
+            medians[launcher] = statistics.median(spans)
+            rows.append([f"{label}: {LAUNCHERS[launcher]}", "20 runs, 1 slot",
+                         f"median {(medians[launcher] - own) * 1000:.0f} ms",
+                         f"claim → recorded {medians[launcher] * 1000:.0f} ms (min {min(spans) * 1000:.0f});"
+                         f" queue {total / 20 * 1000:.0f} ms a run, worker start included"])
+        rows.append([f"{label}: old ÷ new", "", f"{(medians['spawn'] - own) / max(medians['fork'] - own, 1e-3):.1f}×",
+                     f"trainer's own work {own * 1000:.0f} ms (warm, in-process), subtracted above"])
+    return rows
+
+
+def trainer_time(trainer: str, config: dict) -> float:
+    """The trainer's own wall time for one call in a warm interpreter (median of 5, after 2)."""
+    from logbook.engine.child import FileReporter
+    from logbook.engine.plugins import load_trainer
+    from logbook.seeding import derive_streams
+    from trainers.protocol import RunContext
+
+    spec = {"command": "true"} if "command" in trainer else {"name": trainer}
+    call = load_trainer(spec)
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(7):
+            run_dir = Path(tmp) / str(rep)
+            run_dir.mkdir()
+            reporter = FileReporter(run_dir)
+            ctx = RunContext(seed=rep, streams=derive_streams(rep), device="cpu", run_dir=run_dir, reporter=reporter,
+                             options=spec)
+            start = time.perf_counter()
+            call(dict(config), ctx)
+            times.append(time.perf_counter() - start)
+            reporter.close()
+    return statistics.median(times[2:])
+
+
 def main() -> None:
     env = {"PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        db = folder / "bench.db"
-        slug = entry(folder, db, "noop", "bench_trainers:nothing", {"a": {}, "b": {}}, seeds=10)
-        logbook(db, "run", slug, "--no-worker")
-        start = time.perf_counter()
-        logbook(db, "worker", "--once", "--cpu-slots", "1", env=env)
-        total = time.perf_counter() - start
-        con = sqlite3.connect(db)
-        spans = [(parse(e) - parse(s)).total_seconds() for s, e in con.execute(
-            "SELECT started_at, ended_at FROM run WHERE status = 'succeeded'")]
-        assert len(spans) == 20, spans
-        rows.append(["launch overhead per run (claim → recorded), trainer does nothing", "20 runs, 1 slot",
-                     f"median {statistics.median(spans) * 1000:.0f} ms", f"min {min(spans) * 1000:.0f} ms"])
-        rows.append(["queue wall time per run, worker start included", "20 runs, 1 slot", f"{total / 20 * 1000:.0f} ms", ""])
-        con.close()
+        rows = launch_overhead(folder, env)
         rows += loop_overhead(folder)
         rows.append(ingest_cost(folder))
     record("engine", "Run-engine overheads", ["measure", "sample", "result", "detail"], rows,
-           ["Goal: one metric write per step costs at most 3% of a training loop. The loop ratios come from",
-            "one process alternating the two variants (A B A B ...), medians of 15 each, so machine noise",
-            "hits both alike; the worker's ingestion runs in its own process, on another core.",
+           ["Goals: launch overhead per run at most 100 ms (median, the trainer's own work subtracted); one",
+            "metric write per step costs at most 3% of a training loop. Launch: the same 20 runs through a",
+            "worker that starts a new interpreter per run (LOGBOOK_LAUNCHER=spawn) and one that forks each",
+            "run from a pre-started launch server (the default). The loop ratios come from one process",
+            "alternating the two variants (A B A B ...), medians of 15 each, so machine noise hits both alike;",
+            "the worker's ingestion runs in its own process, on another core.",
             "Command: .venv/bin/python benchmarks/engine.py"])
 
 

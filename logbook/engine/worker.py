@@ -38,7 +38,7 @@ from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
 from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
 from logbook.engine.procinfo import HOST, is_alive, this_process
-from logbook.paths import run_folder
+from logbook.paths import run_folder, runs_dir
 from logbook.provenance import head_commit
 from logbook.runstatus import ACTIVE
 from logbook.seeding import determinism_env
@@ -226,7 +226,8 @@ class WorkerLoop:
                 try:
                     if not self.stopping:
                         self._start_runs()
-                    for ended in self.executor.poll():
+                    finished = self.executor.poll()
+                    for ended in finished:
                         self._finish(ended)
                     self._ingest()
                     if now - last_heartbeat >= self.heartbeat_s:
@@ -251,7 +252,8 @@ class WorkerLoop:
                 if not active and self.idle_exit_s is not None and now - last_busy >= self.idle_exit_s:
                     log(f"idle for {self.idle_exit_s:g} s, exiting")
                     break
-                time.sleep(self.poll_s)
+                if not finished:  # a slot just freed up: claim the next run at once
+                    self.executor.wait(self.poll_s)
         finally:
             self._shutdown()
         return 0
@@ -266,6 +268,7 @@ class WorkerLoop:
                 self._finish(ended)
             time.sleep(0.05)
         self._ingest()
+        self.executor.close()
         with self.store.session(write=True) as session:
             worker = session.get(Worker, self.worker_id)
             worker.status, worker.stopped_at, worker.heartbeat_at = "stopped", utcnow(), utcnow()
@@ -462,11 +465,12 @@ class WorkerLoop:
 def start_worker(store: Store, *, once: bool, idle_exit_s: float | None, slots_per_gpu: int, cpu_slots: int | None,
                  log_path: str | None = None, poll_s: float = 0.2, batch: int = 1) -> int:
     """Run a worker in this process until it is told to stop, idles out, or (``once``) drains the queue."""
-    from logbook.engine.executor import LocalExecutor, detect_gpus, make_slots
+    from logbook.engine.executor import detect_gpus, make_slots
+    from logbook.engine.launcher import make_executor
 
     cpus = cpu_slots if cpu_slots is not None else max(1, (os.cpu_count() or 2) // 2)
     slots = make_slots(detect_gpus(), slots_per_gpu, cpus)
-    loop = WorkerLoop(store, LocalExecutor(slots), once=once, idle_exit_s=idle_exit_s, log_path=log_path, poll_s=poll_s,
+    loop = WorkerLoop(store, make_executor(slots, runs_dir(store.path)), once=once, idle_exit_s=idle_exit_s, log_path=log_path, poll_s=poll_s,
                       batch=batch)
     sys.stdout.flush()
     return loop.run()
