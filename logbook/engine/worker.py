@@ -37,6 +37,7 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
 from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
+from logbook.engine.ingest import PointStream, read_points, write_points
 from logbook.engine.procinfo import HOST, is_alive, this_process
 from logbook.paths import run_folder, runs_dir
 from logbook.provenance import head_commit
@@ -50,38 +51,12 @@ def log(message: str) -> None:
     print(f"{utcnow().isoformat(timespec='seconds')} {message}", flush=True)
 
 
-@dataclass
-class _Stream:
-    """Where the worker is in one run's metrics.jsonl."""
-
-    path: Path
-    offset: int = 0
-    partial: bytes = b""
+_Stream = PointStream  # where the worker is in one run's metrics.jsonl
 
 
-def read_new_points(stream: _Stream, run_id: int) -> list[dict[str, Any]]:
-    """Complete JSON lines appended since the last read, as metric_point rows."""
-    try:
-        with open(stream.path, "rb") as handle:
-            handle.seek(stream.offset)
-            data = handle.read()
-    except FileNotFoundError:
-        return []
-    stream.offset += len(data)
-    data = stream.partial + data
-    lines = data.split(b"\n")
-    stream.partial = lines.pop()  # an incomplete last line waits for the next read
-    rows = []
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            rows.append({"run_id": run_id, "name": str(record["name"]), "step": int(record["step"]),
-                         "value": float(record["value"])})
-        except (ValueError, KeyError, TypeError):
-            continue
-    return rows
+def read_new_points(stream: PointStream, run_id: int) -> list[dict[str, Any]]:
+    """Complete JSON lines appended since the last read, as metric_point rows (dicts)."""
+    return [dict(zip(("run_id", "name", "step", "value"), row)) for row in read_points(stream, run_id)]
 
 
 def tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
@@ -385,10 +360,10 @@ class WorkerLoop:
     # ---- while running ---------------------------------------------------------------------
 
     def _ingest(self) -> None:
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple] = []
         for run_id, stream in self.streams.items():
-            rows.extend(read_new_points(stream, run_id))
-        insert_points(self.store, rows)
+            rows.extend(read_points(stream, run_id))
+        write_points(self.store, rows)
 
     def _heartbeat(self) -> None:
         now = utcnow()
@@ -419,7 +394,7 @@ class WorkerLoop:
         run_dir = self.run_dirs.pop(run_id)
         stream = self.streams.pop(run_id)
         entry_id = self.entry_of.pop(run_id)
-        insert_points(self.store, read_new_points(stream, run_id))
+        write_points(self.store, read_points(stream, run_id))
         result = read_result(run_dir)
         fields: dict[str, Any] = {"exit_code": ended.exit_code, "ended_at": utcnow(), "cancel_requested": False,
                                   "wall_time_s": ended.wall_time_s}
