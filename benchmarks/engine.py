@@ -55,15 +55,17 @@ LAUNCH_CASES = {  # label -> (trainer line in the entry file, arm config)
 LAUNCHERS = {"spawn": "new interpreter per run (old)", "fork": "pre-started launch server (new)"}
 
 
-def launch_overhead(folder: Path, env: dict) -> list[list[str]]:
-    """20 runs on one slot per trainer and per launcher, back to back; spans from the database."""
+def launch_overhead(folder: Path, env: dict, seeds: int = 10, only: str | None = None) -> list[list[str]]:
+    """2 × ``seeds`` runs on one slot per trainer and per launcher, back to back; spans from the database."""
     rows = []
     for i, (label, (trainer, config)) in enumerate(LAUNCH_CASES.items()):
+        if only and only not in label:
+            continue
         own = trainer_time(trainer, config)
         medians = {}
         for launcher in LAUNCHERS:
             db = folder / f"launch-{i}-{launcher}.db"
-            slug = entry(folder, db, f"launch{i}{launcher}", trainer, {"a": config, "b": config}, seeds=10)
+            slug = entry(folder, db, f"launch{i}{launcher}", trainer, {"a": config, "b": config}, seeds=seeds)
             logbook(db, "run", slug, "--no-worker")
             start = time.perf_counter()
             logbook(db, "worker", "--once", "--cpu-slots", "1", env={**env, "LOGBOOK_LAUNCHER": launcher})
@@ -72,12 +74,12 @@ def launch_overhead(folder: Path, env: dict) -> list[list[str]]:
             spans = [(parse(e) - parse(s)).total_seconds() for s, e in con.execute(
                 "SELECT started_at, ended_at FROM run WHERE status = 'succeeded'")]
             con.close()
-            assert len(spans) == 20, (label, launcher, spans)
+            assert len(spans) == 2 * seeds, (label, launcher, spans)
             medians[launcher] = statistics.median(spans)
-            rows.append([f"{label}: {LAUNCHERS[launcher]}", "20 runs, 1 slot",
+            rows.append([f"{label}: {LAUNCHERS[launcher]}", f"{2 * seeds} runs, 1 slot",
                          f"median {(medians[launcher] - own) * 1000:.0f} ms",
                          f"claim → recorded {medians[launcher] * 1000:.0f} ms (min {min(spans) * 1000:.0f});"
-                         f" queue {total / 20 * 1000:.0f} ms a run, worker start included"])
+                         f" queue {total / (2 * seeds) * 1000:.0f} ms a run, worker start included"])
         rows.append([f"{label}: old ÷ new", "", f"{(medians['spawn'] - own) / max(medians['fork'] - own, 1e-3):.1f}×",
                      f"trainer's own work {own * 1000:.0f} ms (warm, in-process), subtracted above"])
     return rows
@@ -90,6 +92,9 @@ def trainer_time(trainer: str, config: dict) -> float:
     from logbook.seeding import derive_streams
     from trainers.protocol import RunContext
 
+    from logbook.engine.executor import detect_gpus
+
+    device = "cuda" if detect_gpus() else "cpu"  # where the worker's slot runs it
     spec = {"command": "true"} if "command" in trainer else {"name": trainer}
     call = load_trainer(spec)
     times = []
@@ -98,31 +103,51 @@ def trainer_time(trainer: str, config: dict) -> float:
             run_dir = Path(tmp) / str(rep)
             run_dir.mkdir()
             reporter = FileReporter(run_dir)
-            ctx = RunContext(seed=rep, streams=derive_streams(rep), device="cpu", run_dir=run_dir, reporter=reporter,
+            ctx = RunContext(seed=rep, streams=derive_streams(rep), device=device, run_dir=run_dir, reporter=reporter,
                              options=spec)
             start = time.perf_counter()
             call(dict(config), ctx)
+            if device == "cuda" and "torch" in sys.modules:
+                sys.modules["torch"].cuda.synchronize()
             times.append(time.perf_counter() - start)
             reporter.close()
     return statistics.median(times[2:])
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--launch-only", action="store_true", help="measure run launch only")
+    parser.add_argument("--name", default="engine", help="results file name")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per arm in the launch entries (two arms)")
+    parser.add_argument("--only", default=None, help="launch cases whose label contains this text")
+    args = parser.parse_args()
     env = {"PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = launch_overhead(folder, env)
-        rows += loop_overhead(folder)
-        rows += ingest_cost(folder)
-        rows.append(live_latency(folder, env))
-    record("engine", "Run-engine overheads", ["measure", "sample", "result", "detail"], rows,
+        rows = launch_overhead(folder, env, args.seeds, args.only)
+        if not args.launch_only:
+            rows += loop_overhead(folder)
+            rows += ingest_cost(folder)
+            rows.append(live_latency(folder, env))
+    from logbook.engine.executor import detect_gpus
+
+    where = f"runs on GPU {detect_gpus()[0]} ({gpu_name()})" if detect_gpus() else "runs on CPU slots"
+    record(args.name, f"Run-engine overheads ({where})", ["measure", "sample", "result", "detail"], rows,
            ["Goals: launch overhead per run at most 100 ms (median, the trainer's own work subtracted); one",
             "metric write per step costs at most 3% of a training loop. Launch: the same 20 runs through a",
             "worker that starts a new interpreter per run (LOGBOOK_LAUNCHER=spawn) and one that forks each",
             "run from a pre-started launch server (the default). The loop ratios come from one process",
             "alternating the two variants (A B A B ...), medians of 15 each, so machine noise hits both alike;",
             "the worker's ingestion runs in its own process, on another core.",
-            "Command: .venv/bin/python benchmarks/engine.py"])
+            "Command: .venv/bin/python benchmarks/engine.py " + " ".join(sys.argv[1:])])
+
+
+def gpu_name() -> str:
+    from logbook.provenance import gpu_names
+
+    return ", ".join(gpu_names()) or "unknown GPU"
 
 
 def loop_overhead(folder: Path) -> list[list[str]]:
