@@ -167,6 +167,19 @@ def _become_run(request: dict[str, Any], server_pid: int, packages: dict[str, st
     return 0
 
 
+def _await_own_group(pid: int, timeout: float = 2.0) -> None:
+    """Wait (briefly) until the forked child has its own process group, so a cancel that comes
+    right after the worker learns the pid reaches the whole group."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.getpgid(pid) == pid:
+                return
+        except ProcessLookupError:
+            return
+        time.sleep(0.0005)
+
+
 def _reply(message: dict[str, Any]) -> None:
     os.write(1, (json.dumps(message) + "\n").encode())
 
@@ -232,6 +245,7 @@ def serve(worker_pid: int) -> int:
                         finally:
                             os._exit(code)
                 children.add(pid)
+                _await_own_group(pid)
                 _reply({"pid": pid, "start": process_start_time(pid)})
         while children:
             try:
