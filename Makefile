@@ -31,7 +31,9 @@ system-deps:
 	   tmux texlive-latex-base texlive-latex-recommended >/dev/null) ; } || \
 	  echo "note: could not install tmux/pdflatex; the tests that need them will say so"
 
+# lint-imports checks the architecture's arrows (contracts in pyproject.toml) before the tests run.
 test: $(STAMP) system-deps
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

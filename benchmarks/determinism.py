@@ -47,7 +47,7 @@ def main() -> None:
             path = folder / f"{trainer}.yaml"
             path.write_text("\n".join(lines) + "\n")
             slugs[trainer] = json.loads(logbook(db, "new", str(path), "--register", "--json"))["slug"]
-            logbook(db, "run", slugs[trainer], "--no-worker")
+            logbook(db, "run", slugs[trainer], "--no-worker", "--yes")
         start = time.perf_counter()
         try:
             out = subprocess.run([sys.executable, "-m", "logbook", "--db", str(db), "worker", "--once"], text=True,

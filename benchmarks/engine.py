@@ -66,7 +66,7 @@ def launch_overhead(folder: Path, env: dict, seeds: int = 10, only: str | None =
         for launcher in LAUNCHERS:
             db = folder / f"launch-{i}-{launcher}.db"
             slug = entry(folder, db, f"launch{i}{launcher}", trainer, {"a": config, "b": config}, seeds=seeds)
-            logbook(db, "run", slug, "--no-worker")
+            logbook(db, "run", slug, "--no-worker", "--yes")
             start = time.perf_counter()
             logbook(db, "worker", "--once", "--cpu-slots", "1", env={**env, "LOGBOOK_LAUNCHER": launcher})
             total = time.perf_counter() - start
@@ -89,7 +89,7 @@ def trainer_time(trainer: str, config: dict) -> float:
     """The trainer's own wall time for one call in a warm interpreter (median of 5, after 2)."""
     from logbook.engine.child import FileReporter
     from logbook.engine.plugins import load_trainer
-    from logbook.seeding import derive_streams
+    from logbook.entries.seeding import derive_streams
     from trainers.protocol import RunContext
 
     from logbook.engine.executor import detect_gpus
@@ -145,7 +145,7 @@ def main() -> None:
 
 
 def gpu_name() -> str:
-    from logbook.provenance import gpu_names
+    from logbook.entries.provenance import gpu_names
 
     return ", ".join(gpu_names()) or "unknown GPU"
 
@@ -184,7 +184,7 @@ def live_latency(folder: Path, env: dict) -> list[str]:
     and notes when each point becomes readable: the read-to-committed latency of a live curve."""
     db = folder / "live.db"
     slug = entry(folder, db, "live", "bench_trainers:clock", {"a": {"steps": 100, "every": 0.02}, "b": {"steps": 100, "every": 0.02}}, seeds=5)
-    logbook(db, "run", slug, "--no-worker")
+    logbook(db, "run", slug, "--no-worker", "--yes")
     worker = subprocess.Popen([sys.executable, "-m", "logbook", "--db", str(db), "worker", "--once", "--cpu-slots", "1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env})
     con = sqlite3.connect(db)

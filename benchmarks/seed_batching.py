@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 
-from logbook.seeding import derive_streams  # noqa: E402
+from logbook.entries.seeding import derive_streams  # noqa: E402
 from trainers import digits, irreproducibility, seq_gating  # noqa: E402
 from trainers.protocol import RunContext  # noqa: E402
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import logbook.entries
+import logbook.entries.registry
 from logbook.cli import main
 
 EXAMPLE_YAML = textwrap.dedent(
@@ -118,17 +118,29 @@ def wait_for(predicate, timeout=60.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+CONFIRMING_VERBS = {"run", "requeue", "audit", "rerun"}
+
+
 class Project:
-    """A git repository holding fake trainers, with its own logbook database."""
+    """A git repository holding fake trainers, with its own logbook database.
+
+    ``logbook(...)`` runs the real CLI in a subprocess with no terminal on stdin. Like a script, it
+    confirms the commands that run/requeue/audit/rerun show (``--yes``) unless ``confirm=False``:
+    tests/test_record.py tests the confirmation itself.
+    """
 
     def __init__(self, root: Path):
         self.root = root
         self.db = root / ".logbook" / "logbook.db"
         self.workers: list[subprocess.Popen] = []
 
-    def logbook(self, *args, check=True, env=None, **kwargs) -> subprocess.CompletedProcess:
+    def logbook(self, *args, check=True, env=None, confirm=True, **kwargs) -> subprocess.CompletedProcess:
+        args = tuple(map(str, args))
+        if confirm and args and args[0] in CONFIRMING_VERBS and "--status" not in args and "--compare" not in args:
+            args = (*args, "--yes")
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
         out = subprocess.run(
-            [sys.executable, "-m", "logbook", "--db", str(self.db), *map(str, args)], cwd=self.root,
+            [sys.executable, "-m", "logbook", "--db", str(self.db), *args], cwd=self.root,
             capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})}, **kwargs,
         )
         if check and out.returncode != 0:
@@ -206,9 +218,9 @@ FIXED_ENV = {"python": "3.11.7", "platform": "Linux-x86_64", "host": "lab-gpu-1"
 def fixed_registration(monkeypatch, tmp_path):
     """Registration with fixed seeds, time and environment, outside git, so exports are stable."""
     counter = iter(range(10_000))
-    monkeypatch.setattr(logbook.entries, "draw_seeds", lambda n, exclude=(): [101 + next(counter) for _ in range(n)])
-    monkeypatch.setattr(logbook.entries, "capture_environment", lambda **_: dict(FIXED_ENV))
-    monkeypatch.setattr(logbook.entries, "utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc))
+    monkeypatch.setattr(logbook.entries.registry, "draw_seeds", lambda n, exclude=(): [101 + next(counter) for _ in range(n)])
+    monkeypatch.setattr(logbook.entries.registry, "capture_environment", lambda **_: dict(FIXED_ENV))
+    monkeypatch.setattr(logbook.entries.registry, "utcnow", lambda: datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc))
     outside = tmp_path / "outside"
     outside.mkdir()
     monkeypatch.chdir(outside)

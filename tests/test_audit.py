@@ -160,7 +160,7 @@ def test_bad_rerun_targets(project):
 
 
 def test_outcome_rule():
-    from logbook.audit import _outcome
+    from logbook.entries.audit import _outcome
 
     claim = {"effect": 1.5}
     assert _outcome(claim, {"verdict": "positive", "ci_high": 2.0}) == "replicated"

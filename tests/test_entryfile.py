@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from logbook.entryfile import load_entry_file
+from logbook.entries.file import load_entry_file
 from tests.conftest import EXAMPLE_YAML
 
 TOML_EXAMPLE = textwrap.dedent(

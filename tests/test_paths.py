@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from logbook.paths import default_db_path, resolve_db_path
+from logbook.db.paths import default_db_path, resolve_db_path
 
 
 def test_default_is_at_the_git_root(git_repo):

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from logbook.entries import canonical_json, sha256_hex
-from logbook.provenance import capture_git
+from logbook.entries.registry import canonical_json, sha256_hex
+from logbook.entries.provenance import capture_git
 from tests.conftest import git, python_subprocess
 
 
@@ -171,7 +171,7 @@ def test_json_shapes(cli, example_file):
 
 def test_environment_capture_does_not_import_torch():
     out = python_subprocess(
-        "import sys, json; from logbook.provenance import capture_environment; env = capture_environment();"
+        "import sys, json; from logbook.entries.provenance import capture_environment; env = capture_environment();"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'python': env['python'], 'n': len(env['packages'])}))"
     )
     info = json.loads(out.stdout)
@@ -179,7 +179,7 @@ def test_environment_capture_does_not_import_torch():
 
 
 def test_environment_reports_torch_in_a_process_that_imported_it():
-    out = python_subprocess("import torch, json; from logbook.provenance import capture_environment; print(json.dumps(capture_environment()['torch']))")
+    out = python_subprocess("import torch, json; from logbook.entries.provenance import capture_environment; print(json.dumps(capture_environment()['torch']))")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["version"].startswith("2.")
 

@@ -4,7 +4,7 @@ import random
 
 import numpy as np
 
-from logbook.seeding import derive_streams, determinism_env, seed_everything
+from logbook.entries.seeding import derive_streams, determinism_env, seed_everything
 
 
 def test_streams_are_reproducible_distinct_and_independent_of_each_other():

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from logbook.engine.plugins import load_trainer, trainer_names
-from logbook.seeding import derive_streams
+from logbook.entries.seeding import derive_streams
 from trainers import digits, irreproducibility, seq_gating
 from trainers.batched import SeedBatch
 from trainers.protocol import RunContext

@@ -107,8 +107,8 @@ def run_job(job: dict[str, Any], capture: Callable[[], dict[str, Any]] | None = 
     run's outcome, which goes into its own result.json. ``capture`` records the environment
     (``capture_environment`` unless a launch server supplies a cached one)."""
     from logbook.engine.plugins import TrainerNotFound, load_trainer
-    from logbook.provenance import capture_environment
-    from logbook.seeding import derive_streams, seed_everything
+    from logbook.entries.provenance import capture_environment
+    from logbook.entries.seeding import derive_streams, seed_everything
     from trainers.protocol import RunContext
 
     runs = job["runs"]

@@ -57,7 +57,7 @@ LAUNCHER_ENV = "LOGBOOK_LAUNCHER"  # "fork" (default) or "spawn"
 SERVER_HASH_SEED = "0"
 # torch._dynamo: torch.optim imports it on an optimiser's first use (about 2 s).
 PRELOAD = ("numpy", "torch", "torch.func", "torch.optim", "torch._dynamo", "sklearn.datasets", "logbook.engine.child", "logbook.engine.plugins",
-           "logbook.provenance", "logbook.seeding", "trainers.protocol", "trainers.batched", "trainers.command",
+           "logbook.entries.provenance", "logbook.entries.seeding", "trainers.protocol", "trainers.batched", "trainers.command",
            "trainers.digits", "trainers.irreproducibility", "trainers.seq_gating")
 SHADOWED = ("logbook", "trainers")  # top-level packages the server holds in memory
 READY_TIMEOUT_S = 300.0
@@ -89,7 +89,7 @@ class _PackageCache:
         return tuple(stamps)
 
     def get(self) -> dict[str, str]:
-        from logbook.provenance import installed_packages
+        from logbook.entries.provenance import installed_packages
 
         key = self._stamp()
         if key != self.key:
@@ -119,7 +119,7 @@ def _package_folder(name: str) -> str | None:
 def _capture(packages: dict[str, str], gpus: list[str]):  # noqa: ANN202
     """capture_environment for a forked run: the slow parts (package scan, nvidia-smi) come from
     the server's cache; everything else is read in the run's own process after the trainer."""
-    from logbook.provenance import capture_environment
+    from logbook.entries.provenance import capture_environment
 
     def capture() -> dict[str, Any]:
         environment = capture_environment(packages=False, gpus=False)
@@ -187,7 +187,7 @@ def _reply(message: dict[str, Any]) -> None:
 def serve(worker_pid: int) -> int:
     """The launch server's loop: fork a run per request, report each run's end."""
     from logbook.engine import child
-    from logbook.provenance import gpu_names
+    from logbook.entries.provenance import gpu_names
 
     child.die_with_parent(worker_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when this ends

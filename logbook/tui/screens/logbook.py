@@ -183,7 +183,7 @@ class LogbookScreen(BaseScreen):
         self.check_new_entry(path)
 
     def check_new_entry(self, path: Path) -> None:
-        from logbook.entryfile import load_entry_file
+        from logbook.entries.file import load_entry_file
         from logbook.errors import InputError
 
         try:
@@ -200,7 +200,7 @@ class LogbookScreen(BaseScreen):
 
     @work(thread=True, group="action", exit_on_error=False)
     def register_entry(self, spec) -> None:  # noqa: ANN001
-        from logbook.entries import create_draft, register
+        from logbook.entries.registry import create_draft, register
 
         entry = register(self.app.store, str(create_draft(self.app.store, spec).id))
         self.post_message(ActionFinished(f"registered {entry.slug}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from logbook.cli import _open_store, cli, emit_json, json_option, wait_for_runs
+from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, wait_for_runs, yes_option
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
@@ -14,7 +14,7 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
                                 help="Runs side by side when there is no GPU (default: half the CPU cores).")
 
 
-@cli.command("run")
+@click.command("run")
 @click.argument("entry")
 @click.option("--seeds", "extra", type=int, help="Queue this many extra seeds per arm instead of the planned ones.")
 @click.option("--wait", is_flag=True, help="Stay and show progress until the entry's runs end.")
@@ -22,15 +22,19 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
 @slots_option
 @cpu_slots_option
 @batch_option
+@yes_option
 @json_option
 @click.pass_context
 def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_worker: bool, slots_per_gpu: int,
-            cpu_slots: int | None, batch: int, as_json: bool) -> None:
+            cpu_slots: int | None, batch: int, yes: bool, as_json: bool) -> None:
     """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
     from logbook.db.queries import resolve_entry
     from logbook.engine.queue import ensure_worker, enqueue, entry_progress, entry_run_ids
 
-    store = _open_store(ctx, create=False)
+    from logbook.engine.confirm import queued_count
+
+    store = open_store(ctx, create=False)
+    confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra)
     with store.session() as session:
         found = resolve_entry(session, entry)
@@ -50,7 +54,7 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
         click.echo(f"judge it with: logbook verdict {slug}")
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="Exit when no run is queued or running.")
 @click.option("--idle-exit", type=float, help="Exit after this many seconds with nothing to do.")
 @slots_option
@@ -63,12 +67,12 @@ def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gp
     """Run queued runs in the foreground (`logbook run` starts one in the background)."""
     from logbook.engine.worker import start_worker
 
-    store = _open_store(ctx)
+    store = open_store(ctx)
     start_worker(store, once=once, idle_exit_s=idle_exit, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
                  log_path=log_path, batch=batch)
 
 
-@cli.command()
+@click.command()
 @click.argument("entry", required=False)
 @json_option
 @click.pass_context
@@ -76,7 +80,7 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     """Workers, their slots, and runs (all of ENTRY's, or the active and most recent)."""
     from logbook.engine.queue import status as queue_status
 
-    store = _open_store(ctx)
+    store = open_store(ctx)
     info = queue_status(store, entry)
     if as_json:
         emit_json(info)
@@ -90,10 +94,10 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     for r in info["runs"]:
         took = f"{r['wall_time_s']:.1f}s" if r["wall_time_s"] is not None else ""
         error = f"  {r['error'][:60]}" if r["error"] and r["status"] not in ("succeeded",) else ""
-        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {r['seed']:<11} {took:>8}{error}")
+        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {'hidden' if r['seed'] is None else r['seed']:<11} {took:>8}{error}")
 
 
-@cli.command()
+@click.command()
 @click.argument("entry", required=False)
 @click.option("--run", "run_id", type=int, help="One run by id.")
 @json_option
@@ -102,7 +106,7 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
     """Cancel ENTRY's queued and running runs (or one --run)."""
     from logbook.engine.queue import cancel as do_cancel
 
-    store = _open_store(ctx, create=False)
+    store = open_store(ctx, create=False)
     counts = do_cancel(store, entry, run_id)
     if as_json:
         emit_json(counts)
@@ -110,18 +114,24 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
         click.echo(f"cancelled {counts.get('cancelled', 0)} queued runs; asked workers to stop {counts.get('stopping', 0)} running runs")
 
 
-@cli.command()
+@click.command()
 @click.argument("entry", required=False)
 @click.option("--run", "run_id", type=int, help="One run by id.")
 @click.option("--no-worker", is_flag=True, help="Only requeue; do not start a worker.")
+@yes_option
 @json_option
 @click.pass_context
-def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, as_json: bool) -> None:
+def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, yes: bool, as_json: bool) -> None:
     """Queue ENTRY's failed, crashed, diverged or cancelled runs again (or one --run)."""
     from logbook.engine.queue import ensure_worker
     from logbook.engine.queue import requeue as do_requeue
 
-    store = _open_store(ctx, create=False)
+    from logbook.engine.confirm import entry_of_run, queued_count
+
+    store = open_store(ctx, create=False)
+    ref = entry if run_id is None else entry_of_run(store, run_id)
+    if ref is not None:  # a run that does not exist is reported by requeue itself
+        confirm_commands(store, ref, runs=1 if run_id is not None else queued_count(store, ref, "requeue"), yes=yes)
     ids = do_requeue(store, entry, run_id)
     worker_pid = ensure_worker(store) if ids and not no_worker else None
     if as_json:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from logbook.cli import _open_store, cli, emit_json, json_option
+from logbook.cli.common import emit_json, json_option, open_store
 from logbook.errors import InputError
 
 VERDICTS = ("positive", "negative", "inconclusive")
 
 
-@cli.command()
+@click.command()
 @click.argument("entries", nargs=-1)
 @click.option("--all", "all_entries", is_flag=True, help="The whole logbook as one document.")
 @click.option("--verdict", "verdict_filter", help="Only entries with these verdicts, e.g. negative,inconclusive.")
@@ -34,7 +34,7 @@ def export(ctx: click.Context, entries: tuple[str, ...], all_entries: bool, verd
         bad = [v for v in verdicts if v not in VERDICTS]
         if bad:
             raise InputError(f"--verdict: expected a comma-separated list of {', '.join(VERDICTS)}, got {', '.join(bad)}")
-    store = _open_store(ctx, create=False)
+    store = open_store(ctx, create=False)
     written = write(store, list(entries), all_entries=all_entries, verdicts=verdicts, fmt=fmt, out=out)
     if as_json:
         emit_json({"files": [str(p) for p in written]})

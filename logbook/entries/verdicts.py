@@ -25,7 +25,7 @@ import numpy as np
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, utcnow
-from logbook.runstatus import FINISHED
+from logbook.db.runstatus import FINISHED
 from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
 from logbook.stats import family_verdicts
 from logbook.stats.churn import between_arms, prediction_difference, top1_churn, within_arm

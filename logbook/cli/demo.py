@@ -19,11 +19,10 @@ from pathlib import Path
 
 import click
 
-from logbook.cli import cli
-from logbook.runstatus import ACTIVE, FINISHED
+from logbook.db.runstatus import ACTIVE, FINISHED
 
 
-@cli.command()
+@click.command()
 @click.option("--demo-db", type=click.Path(dir_okay=False, path_type=Path), help="Demo database (default .logbook/demo.db).")
 @click.option("--no-tui", is_flag=True, help="Print progress and the verdict instead of opening the terminal app.")
 @click.option("--tiny", is_flag=True, hidden=True, help="A seconds-long version, for tests.")
@@ -31,15 +30,15 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
     """Register, run and judge the seed paper's gated-RNN hypothesis on a fresh demo logbook."""
     from sqlmodel import select
 
-    from logbook.cli_verdict import print_verdict
+    from logbook.cli.present import print_verdict
     from logbook.db.engine import open_store
     from logbook.db.models import Arm, Run
     from logbook.engine.queue import enqueue
-    from logbook.entries import create_draft, register
-    from logbook.entryfile import load_entry_file, validate
+    from logbook.entries.registry import create_draft, register
+    from logbook.entries.file import load_entry_file, validate
     from logbook.export.writer import export
-    from logbook.paths import default_db_path
-    from logbook.verdicts import entry_verdict
+    from logbook.db.paths import default_db_path
+    from logbook.entries.verdicts import entry_verdict
 
     path = demo_db or default_db_path().with_name("demo.db")
     for suffix in ("", "-wal", "-shm"):

@@ -9,11 +9,9 @@ from typing import Any
 
 import click
 
-from logbook.cli import _open_store, cli, emit_json, json_option
+from logbook.cli.common import emit_json, json_option, open_store
+from logbook.cli.present import print_verdict
 from logbook.errors import InputError
-
-BADGES = {"positive": "green", "negative": "blue", "inconclusive": "yellow"}
-
 
 def read_values(path: Path, option: str) -> list[float]:
     """One number per line; blank lines and lines starting with # are skipped; nan/inf allowed."""
@@ -77,39 +75,7 @@ def check_alpha(alpha: float) -> None:
         raise InputError(f"--alpha: expected a number between 0 and 0.5 (exclusive), got {alpha:g}")
 
 
-def _num(x: Any) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "-"
-    return f"{x:.4g}"
-
-
-def print_verdict(v: dict[str, Any]) -> None:
-    """A verdict for people: badge, sentence, and the numbers behind it."""
-    badge = click.style(f" {v['verdict'].upper()} ", fg="black", bg=BADGES.get(v["verdict"], "white"), bold=True)
-    click.echo(f"{badge} {v['candidate_name']} vs {v['baseline_name']}: {v['detail']}")
-    click.echo(f"  {v['sentence']}")
-    interval = "anytime-valid" if v["interval"] == "anytime" else "Welch"
-    click.echo(
-        f"  effect (better direction) {_num(v['effect'])}, {interval} {v['level']:.0%} CI "
-        f"[{_num(v['ci_low'])}, {_num(v['ci_high'])}]; δ = {_num(v['delta'])} ({v['delta_source']}); "
-        f"α = {v['alpha']:g}, α′ = {v['alpha_adjusted']:.3g} (family of {v['family_size']})"
-    )
-    click.echo(
-        f"  p (Δ > 0) = {_num(v['p_value'])}, Holm {_num(v['p_value_holm'])}; P(C > B) = {_num(v['prob_improvement'])}"
-        f" ({v['prob_improvement_method']}); bootstrap CI [{_num(v['bootstrap_low'])}, {_num(v['bootstrap_high'])}]; "
-        f"IQM difference {_num(v['iqm_difference'])}"
-    )
-    for role, key, excl in (("baseline", "baseline", "excluded_baseline"), ("candidate", "candidate", "excluded_candidate")):
-        s = v[key]
-        click.echo(
-            f"  {role:<9} n = {s['n']} (+{v[excl]} excluded)  mean {_num(s['mean'])} ± {_num(s['sd'])}  "
-            f"median {_num(s['median'])}  IQM {_num(s['iqm'])}  range [{_num(s['min'])}, {_num(s['max'])}]"
-        )
-    if v["verdict"] == "inconclusive" and v.get("seeds_needed"):
-        click.echo(f"  seeds per arm that would likely settle it: {v['seeds_needed']} (power 0.8 at the observed spread)")
-
-
-@cli.command("verdict")
+@click.command("verdict")
 @click.argument("entry", required=False)
 @click.option("--baseline-file", type=click.Path(path_type=Path, dir_okay=False), help="Baseline values, one per line.")
 @click.option("--candidate-file", type=click.Path(path_type=Path, dir_okay=False), help="Candidate values, one per line.")
@@ -130,9 +96,9 @@ def verdict_cmd(
     if entry is not None:
         if baseline_file or candidate_file:
             raise InputError("ENTRY: expected either an entry or --baseline-file/--candidate-file, not both")
-        from logbook.verdicts import entry_verdict
+        from logbook.entries.verdicts import entry_verdict
 
-        store = _open_store(ctx, create=False)
+        store = open_store(ctx, create=False)
         result = entry_verdict(store, entry)
         if as_json:
             emit_json(result)
@@ -160,7 +126,7 @@ def verdict_cmd(
     emit_json(result) if as_json else print_verdict(result)
 
 
-@cli.command("audit-claim")
+@click.command("audit-claim")
 @click.option("--baseline", "baseline_text", required=True, help="MEAN,SD,N of the baseline, from the paper's table.")
 @click.option("--candidate", "candidate_text", required=True, help="MEAN,SD,N of the claimed improvement.")
 @click.option("--delta", "delta_text", help="δ in metric units (default: auto).")

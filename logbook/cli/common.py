@@ -1,0 +1,83 @@
+"""What every verb shares: opening the store, `--json` output, waiting for runs.
+
+Imports nothing of the verbs (they import this), and nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from logbook.export.jsonsafe import json_safe
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def open_store(ctx: click.Context, *, create: bool = True):
+    from logbook.db.engine import open_store
+    from logbook.db.paths import resolve_db_path
+
+    store = open_store(resolve_db_path(ctx.obj.get("db")), create=create)
+    for note in store.notes:
+        click.echo(f"logbook: note: {note}", err=True)
+    ctx.call_on_close(store.dispose)
+    return store
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def wait_for_runs(store, run_ids: list[int], label: str, quiet: bool) -> None:  # noqa: ANN001
+    """A progress bar until every run in ``run_ids`` has finished (on stderr when ``quiet``)."""
+    import time
+
+    from sqlmodel import col, select
+
+    from logbook.db.models import Run
+    from logbook.db.runstatus import FINISHED
+
+    with click.progressbar(length=len(run_ids), label=label, show_pos=True,
+                           file=click.get_text_stream("stderr") if quiet else None) as bar:
+        done_before = 0
+        while True:
+            with store.session() as session:
+                statuses = session.exec(select(Run.status).where(col(Run.id).in_(run_ids))).all()
+            done = sum(s in FINISHED for s in statuses)
+            bar.update(done - done_before)
+            done_before = done
+            if done >= len(run_ids):
+                return
+            time.sleep(0.5)
+
+
+yes_option = click.option("--yes", "-y", "yes", is_flag=True,
+                          help="Confirm commands that run for the first time in this logbook (for scripts).")
+
+
+def confirm_commands(store, ref: str, *, runs: int | None, yes: bool) -> None:  # noqa: ANN001
+    """Show the command and module trainers ENTRY would run for the first time in this logbook and
+    ask (or take ``--yes``); without a terminal and without ``--yes``, refuse (exit 2) and say how
+    to confirm. The preview goes to stderr, so ``--json`` output stays clean."""
+    import sys
+
+    from logbook.engine.confirm import preview, record_confirmation
+    from logbook.errors import InputError
+
+    shown = preview(store, ref, runs=runs)
+    if not shown.unconfirmed:
+        return
+    for line in shown.lines():
+        click.echo(line, err=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError(
+                f"ENTRY: {shown.entry}: {len(shown.unconfirmed)} command(s) above would run for the first time in this "
+                "logbook; expected a confirmation: read them, then run again with --yes"
+            )
+        if not click.confirm("Run them?", default=False, err=True):
+            raise click.Abort()
+    record_confirmation(store, shown.unconfirmed)
