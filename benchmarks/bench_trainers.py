@@ -16,3 +16,13 @@ def busy(config, ctx):
         if report:
             ctx.log(step, loss=total / (step + 1))
     return {"score": total}
+
+
+def clock(config, ctx):
+    """Logs the wall-clock time as its metric every ``every`` seconds, ``steps`` times."""
+    import time
+
+    for step in range(config.get("steps", 300)):
+        ctx.log(step, t=time.time())
+        time.sleep(config.get("every", 0.02))
+    return {"score": 0.0}

@@ -12,6 +12,7 @@ Run: .venv/bin/python benchmarks/seed_batching.py [--device cuda] [--threads 1]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -57,11 +58,15 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default=None, help="results file name (default seed_batching_DEVICE)")
+    parser.add_argument("--only", default=None, help="run only the cases whose label contains this text")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device_name = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {args.threads} thread(s)"
+    device_name = (torch.cuda.get_device_name(0) if args.device == "cuda"
+                   else f"CPU, {args.threads} thread(s), {len(os.sched_getaffinity(0))} core(s) usable")
     rows = []
     for label, (module, config) in CASES.items():
+        if args.only and args.only not in label:
+            continue
         timed(module, config, 2, args.device)  # warm-up: imports, kernels, vmap tracing
         times = {k: timed(module, config, k, args.device) for k in (1, 8, 32)}
         rows.append([label, *(f"{k / t:.2f}" for k, t in times.items()), f"{times[1]:.2f} s", f"{times[32]:.2f} s",
@@ -72,7 +77,7 @@ def main() -> None:
         ["trainer", "seeds/s K=1", "seeds/s K=8", "seeds/s K=32", "1 seed", "32 seeds batched", "ratio 32 : 1"],
         rows,
         ["Goal: ratio at most 4 on CPU (at most 2 on a GPU).",
-         f"Command: .venv/bin/python benchmarks/seed_batching.py --device {args.device} --threads {args.threads}"],
+         f"Command: .venv/bin/python benchmarks/seed_batching.py {' '.join(sys.argv[1:])}"],
     )
 
 

@@ -79,7 +79,7 @@ def query_plans(db: Path) -> list[str]:
     return plans
 
 
-async def measure(db: Path, keystrokes: int) -> tuple[float, list[float]]:
+async def measure(db: Path, keystrokes: int) -> tuple[float, list[float], list[float]]:
     from logbook.tui.app import LogbookApp
 
     started = time.perf_counter()
@@ -93,24 +93,33 @@ async def measure(db: Path, keystrokes: int) -> tuple[float, list[float]]:
         first_paint = time.perf_counter() - started
         await pilot.press("slash")
         screen, table = app.screen, tables.first()
-        times: list[float] = []
-        original = screen.show_rows
-
-        def timed_show_rows() -> None:
-            # From the filter's change to the end of the repaint that shows the new rows.
-            start = time.perf_counter()
-            original()
-            screen.call_after_refresh(lambda: times.append(time.perf_counter() - start))
-
-        screen.show_rows = timed_show_rows
+        keys: list[float] = []
+        results: list[float] = []
         for word in ("gate", "norm", "depth")[: max(1, keystrokes // 4)]:
-            for ch in word:
-                await pilot.press(ch)
-            for _ in word:
-                await pilot.press("backspace")
-        await pilot.pause(0.2)
+            for key in [*word, *["backspace"] * len(word)]:
+                start = time.perf_counter()
+                await pilot.press(key)  # returns once the key is handled and the app is idle again
+                keys.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            while not screen.filter_settled():  # typing paused: debounce, filter in a worker, repaint
+                await asyncio.sleep(0.002)
+            await pilot.pause()
+            results.append(time.perf_counter() - start)
         assert table.row_count
-    return first_paint, times
+    return first_paint, keys, results
+
+
+def cli_times(db: Path) -> dict[str, list[float]]:
+    """Wall time of `logbook list` and `logbook status` (a fresh process each, as typed)."""
+    import subprocess
+
+    times: dict[str, list[float]] = {"list": [], "status": []}
+    for _ in range(3):
+        for verb in times:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "logbook", "--db", str(db), verb], capture_output=True, check=True)
+            times[verb].append(time.perf_counter() - start)
+    return times
 
 
 def main() -> None:
@@ -124,20 +133,27 @@ def main() -> None:
         built = build(db, args.entries, args.runs_per_arm, args.points_per_run)
         size_mb = db.stat().st_size / 1e6
         plans = query_plans(db)
-        paints, keys = [], []
+        paints, keys, results = [], [], []
         for _ in range(3):
-            paint, times = asyncio.run(measure(db, 12))
+            paint, key_times, result_times = asyncio.run(measure(db, 12))
             paints.append(paint)
-            keys += times
+            keys += key_times
+            results += result_times
+        cli = cli_times(db)
+    p90 = lambda xs: sorted(xs)[int(0.9 * len(xs))]  # noqa: E731
     rows = [
         ["logbook size", f"{args.entries:,} entries, {built['runs']:,} runs, {built['points']:,} metric points",
          f"{size_mb:,.0f} MB", f"built in {built['build_s']:.0f} s"],
         ["time to first paint (open database, load rows, show table)", "3 starts", f"median {statistics.median(paints):.2f} s",
          f"max {max(paints):.2f} s (goal ≤ 1.0 s)"],
-        ["filter keystroke (filter 10k rows, redraw the table and repaint)", f"{len(keys)} keystrokes",
-         f"median {statistics.median(keys) * 1000:.0f} ms", f"p90 {sorted(keys)[int(0.9 * len(keys))] * 1000:.0f} ms (goal ≤ 50 ms)"],
+        ["filter keystroke handled and echoed (the UI thread never filters)", f"{len(keys)} keystrokes",
+         f"median {statistics.median(keys) * 1000:.0f} ms", f"p90 {p90(keys) * 1000:.0f} ms (goal ≤ 50 ms)"],
+        ["typing pauses → filtered table shown (debounce + worker + repaint)", f"{len(results)} pauses",
+         f"median {statistics.median(results) * 1000:.0f} ms", f"p90 {p90(results) * 1000:.0f} ms (debounce 120 ms)"],
+        *[[f"`logbook {verb}` (new process, 10k entries)", "3 runs", f"median {statistics.median(t) * 1000:.0f} ms",
+           f"max {max(t) * 1000:.0f} ms (goal ≤ 300 ms)"] for verb, t in cli.items()],
     ]
-    record("tui", "Terminal app on a large logbook", ["measure", "sample", "result", "detail"], rows,
+    record("tui", "Terminal app and CLI on a large logbook", ["measure", "sample", "result", "detail"], rows,
            ["Query plans: " + " | ".join(plans), "Headless (Textual run_test) at 120×40.",
             "Command: .venv/bin/python benchmarks/tui.py " + " ".join(sys.argv[1:])])
 

@@ -103,6 +103,17 @@ async def loaded(pilot, selector: str, rows: int = 1, timeout: float = 10.0):
     raise AssertionError(f"{selector} never got {rows} rows")
 
 
+async def settled(pilot, timeout: float = 10.0) -> None:
+    """Wait until the logbook screen shows the result of its current sort and filter."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        if pilot.app.screen.filter_settled():
+            await pilot.pause(0.05)
+            return
+    raise AssertionError("the filter never settled")
+
+
 async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db):
     from textual.widgets import DataTable
 
@@ -114,13 +125,24 @@ async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db):
         verdicts = [str(table.get_row_at(i)[2]).strip() for i in range(3)]
         assert verdicts == ["NEGATIVE", "POSITIVE", "PENDING"]
         assert str(table.get_row_at(0)[4]) == "12/12"  # finished of planned seeds
+        screen = app.screen
+        renders = []
+        screen.show_rows = (lambda show: lambda: (renders.append(screen.shown_query), show()))(screen.show_rows)
         await pilot.press("slash", *"verdict:positive")
+        await settled(pilot)
         assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == ["Cosine schedule"]
+        # Debounced (fewer filters than keystrokes) and never stale: each shown result answers a
+        # longer prefix of what was typed than the one before, and the last answers all of it.
+        assert renders[-1] == "verdict:positive" and len(renders) < len("verdict:positive")
+        assert all("verdict:positive".startswith(q) and len(q) < len(n) for q, n in zip(renders, renders[1:]))
         await pilot.press("escape")
+        await settled(pilot)
         assert table.row_count == 3
         await pilot.press("slash", *"tag:rnn", "enter")  # the draft is tagged rnn too
+        await settled(pilot)
         assert table.row_count == 2 and isinstance(app.focused, DataTable)
         await pilot.press("escape", "s")  # sort by title
+        await settled(pilot)
         assert [str(table.get_row_at(i)[1]) for i in range(3)][0] == "Cosine schedule"
         assert table.cursor_row == 1  # the cursor stays on the entry it was on
         await pilot.press("up", "enter")

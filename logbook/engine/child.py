@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
@@ -102,9 +102,10 @@ def write_json_atomically(path: Path, value: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run_job(job: dict[str, Any]) -> dict[int, dict[str, Any]]:
+def run_job(job: dict[str, Any], capture: Callable[[], dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
     """Run the trainer for every run of a job (one, or a batch trained together); returns each
-    run's outcome, which goes into its own result.json."""
+    run's outcome, which goes into its own result.json. ``capture`` records the environment
+    (``capture_environment`` unless a launch server supplies a cached one)."""
     from logbook.engine.plugins import TrainerNotFound, load_trainer
     from logbook.entries.provenance import capture_environment
     from logbook.entries.seeding import derive_streams, seed_everything
@@ -156,7 +157,7 @@ def run_job(job: dict[str, Any]) -> dict[int, dict[str, Any]]:
         traceback.print_exc()
     finally:
         elapsed = time.time() - started
-        environment = capture_environment()
+        environment = (capture or capture_environment)()
         packages = environment.pop("packages", {})
         environment["packages_sha256"] = hashlib.sha256(json.dumps(packages, sort_keys=True).encode()).hexdigest()
         for r in runs:

@@ -131,6 +131,13 @@ class Executor(ABC):
         for run_id in self.active_run_ids():
             self.kill(run_id, reason)
 
+    def wait(self, timeout: float) -> None:
+        """Idle between two polls; an executor that can tell when a job ends may return sooner."""
+        time.sleep(timeout)
+
+    def close(self) -> None:
+        """Release what the executor holds (helper processes); called when the worker stops."""
+
 
 class LocalExecutor(Executor):
     def __init__(self, slots: list[Slot]):
@@ -145,24 +152,31 @@ class LocalExecutor(Executor):
         used = {a.slot.index for a in self.active.values()}
         return [s for s in self.slots if s.index not in used]
 
-    def submit(self, job: Job, slot: Slot) -> tuple[int, float | None]:
+    def slot_env(self, slot: Slot) -> dict[str, str]:
+        """The environment every process on this slot gets: its GPU and its share of the cores."""
         threads = str(self.threads_per_slot())
-        env = {
+        return {
             **os.environ,
-            **job.env,
             "CUDA_VISIBLE_DEVICES": slot.gpu if slot.gpu is not None else "",
             "OMP_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads,
             "PYTHONUNBUFFERED": "1",
         }
-        log = open(job.log_path, "ab")  # noqa: SIM115 (closed when the job ends)
-        process = subprocess.Popen(
+
+    def start_process(self, job: Job, slot: Slot, env: dict[str, str], log) -> subprocess.Popen:  # noqa: ANN001
+        """Start the job's process (the launcher module overrides this with a pre-started one)."""
+        return subprocess.Popen(
             [sys.executable, "-m", "logbook.engine.child", str(job.job_file)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             cwd=str(job.cwd) if job.cwd and job.cwd.is_dir() else None,
             start_new_session=True,  # its own process group: a timeout or cancel kills its children too
         )
+
+    def submit(self, job: Job, slot: Slot) -> tuple[int, float | None]:
+        env = {**self.slot_env(slot), **job.env}
+        log = open(job.log_path, "ab")  # noqa: SIM115 (closed when the job ends)
+        process = self.start_process(job, slot, env, log)
         started_at = process_start_time(process.pid)
         key = job.run_ids[0]
         self.active[key] = _Active(job, slot, process, time.monotonic(), started_at, log=log)

@@ -40,8 +40,9 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
 from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
+from logbook.engine.ingest import PointStream, read_points, write_points
 from logbook.engine.procinfo import HOST, end_run_group, is_alive, this_process
-from logbook.db.paths import run_folder
+from logbook.db.paths import run_folder, runs_dir
 from logbook.entries.chain import link_finished_runs
 from logbook.entries.provenance import head_commit
 from logbook.db.runstatus import ACTIVE
@@ -55,38 +56,12 @@ def log(message: str) -> None:
     print(f"{utcnow().isoformat(timespec='seconds')} {message}", flush=True)
 
 
-@dataclass
-class _Stream:
-    """Where the worker is in one run's metrics.jsonl."""
-
-    path: Path
-    offset: int = 0
-    partial: bytes = b""
+_Stream = PointStream  # where the worker is in one run's metrics.jsonl
 
 
-def read_new_points(stream: _Stream, run_id: int) -> list[dict[str, Any]]:
-    """Complete JSON lines appended since the last read, as metric_point rows."""
-    try:
-        with open(stream.path, "rb") as handle:
-            handle.seek(stream.offset)
-            data = handle.read()
-    except FileNotFoundError:
-        return []
-    stream.offset += len(data)
-    data = stream.partial + data
-    lines = data.split(b"\n")
-    stream.partial = lines.pop()  # an incomplete last line waits for the next read
-    rows = []
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            rows.append({"run_id": run_id, "name": str(record["name"]), "step": int(record["step"]),
-                         "value": float(record["value"])})
-        except (ValueError, KeyError, TypeError):
-            continue
-    return rows
+def read_new_points(stream: PointStream, run_id: int) -> list[dict[str, Any]]:
+    """Complete JSON lines appended since the last read, as metric_point rows (dicts)."""
+    return [dict(zip(("run_id", "name", "step", "value"), row)) for row in read_points(stream, run_id)]
 
 
 def tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
@@ -250,7 +225,8 @@ class WorkerLoop:
                 try:
                     if not self.stopping:
                         self._start_runs()
-                    for ended in self.executor.poll():
+                    finished = self.executor.poll()
+                    for ended in finished:
                         self._finish(ended)
                     self._ingest()
                     if now - last_heartbeat >= self.heartbeat_s:
@@ -275,7 +251,8 @@ class WorkerLoop:
                 if not active and self.idle_exit_s is not None and now - last_busy >= self.idle_exit_s:
                     log(f"idle for {self.idle_exit_s:g} s, exiting")
                     break
-                time.sleep(self.poll_s)
+                if not finished:  # a slot just freed up: claim the next run at once
+                    self.executor.wait(self.poll_s)
         finally:
             self._shutdown()
         return 0
@@ -297,6 +274,7 @@ class WorkerLoop:
             self._ingest()
             time.sleep(0.05)
         self._ingest()
+        self.executor.close()
         if self.worker_id is None:  # stopped before it could register
             return
         with self.store.session(write=True) as session:
@@ -418,10 +396,10 @@ class WorkerLoop:
     # ---- while running ---------------------------------------------------------------------
 
     def _ingest(self) -> None:
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple] = []
         for run_id, stream in self.streams.items():
-            rows.extend(read_new_points(stream, run_id))
-        insert_points(self.store, rows)
+            rows.extend(read_points(stream, run_id))
+        write_points(self.store, rows)
 
     def _heartbeat(self) -> None:
         now = utcnow()
@@ -452,7 +430,7 @@ class WorkerLoop:
         run_dir = self.run_dirs.pop(run_id)
         stream = self.streams.pop(run_id)
         entry_id = self.entry_of.pop(run_id)
-        insert_points(self.store, read_new_points(stream, run_id))
+        write_points(self.store, read_points(stream, run_id))
         result = read_result(run_dir)
         fields: dict[str, Any] = {"exit_code": ended.exit_code, "ended_at": utcnow(), "cancel_requested": False,
                                   "wall_time_s": ended.wall_time_s}
@@ -512,12 +490,13 @@ def start_worker(store: Store, *, once: bool, idle_exit_s: float | None, slots_p
                  log_path: str | None = None, poll_s: float = 0.2, batch: int = 1,
                  grace_s: float = DEFAULT_GRACE_S) -> int:
     """Run a worker in this process until it is told to stop, idles out, or (``once``) drains the queue."""
-    from logbook.engine.executor import LocalExecutor, detect_gpus, make_slots
+    from logbook.engine.executor import detect_gpus, make_slots
+    from logbook.engine.launcher import make_executor
 
     cpus = cpu_slots if cpu_slots is not None else max(1, (os.cpu_count() or 2) // 2)
     slots = make_slots(detect_gpus(), slots_per_gpu, cpus)
-    loop = WorkerLoop(store, LocalExecutor(slots), once=once, idle_exit_s=idle_exit_s, log_path=log_path, poll_s=poll_s,
-                      batch=batch, grace_s=grace_s)
+    loop = WorkerLoop(store, make_executor(slots, runs_dir(store.path)), once=once, idle_exit_s=idle_exit_s, log_path=log_path,
+                      poll_s=poll_s, batch=batch, grace_s=grace_s)
     sys.stdout.flush()
     return loop.run()
 

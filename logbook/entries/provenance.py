@@ -152,8 +152,9 @@ def _torch_details() -> dict[str, Any] | None:
     try:
         details["cuda_build"] = torch.version.cuda
         details["cuda_available"] = bool(torch.cuda.is_available())
-        details["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-        if details["cuda_available"]:
+        cuda_used = torch.cuda.is_initialized()  # reading cuDNN's version loads the library: only when CUDA ran
+        details["cudnn"] = torch.backends.cudnn.version() if cuda_used and torch.backends.cudnn.is_available() else None
+        if details["cuda_available"] and cuda_used:  # naming them would start CUDA
             details["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         details["deterministic_algorithms"] = bool(torch.are_deterministic_algorithms_enabled())
         details["num_threads"] = torch.get_num_threads()

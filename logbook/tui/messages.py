@@ -46,3 +46,13 @@ class ActionFinished(Message):
     def __init__(self, text: str):
         super().__init__()
         self.text = text
+
+
+class EntriesFiltered(Message):
+    """The logbook list was sorted and filtered (in a worker) for ``query``."""
+
+    def __init__(self, query: str, rows: list[dict[str, Any]], generation: int):
+        super().__init__()
+        self.query = query
+        self.rows = rows
+        self.generation = generation

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 
 from logbook.export.escape import terminal
 from logbook.tui.data import entry_rows, matches
-from logbook.tui.messages import ActionFinished, EntriesLoaded
+from logbook.tui.messages import ActionFinished, EntriesFiltered, EntriesLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ErrorScreen
 from logbook.tui.widgets import badge, number
@@ -27,6 +27,7 @@ COLUMNS = {"#": 5, "title": 30, "verdict": 14, "effect [interval]": 26, "seeds":
            "last activity": 16}  # fixed widths: the table never re-measures its cells while filtering
 TITLE_WIDTH = 30  # so the verdict stays on screen at 80 columns
 PAGE = 40  # rows put in the table at a time; more come as the cursor reaches the end
+DEBOUNCE_S = 0.12  # the filter runs once typing pauses this long, not on every keystroke
 SORTS = {"#": "id", "title": "title", "verdict": "verdict", "effect [interval]": "effect", "last activity": "last_activity",
          "status": "status", "metric": "metric"}
 
@@ -42,7 +43,12 @@ class LogbookScreen(BaseScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []  # every entry, as loaded
+        self.shown: list[dict[str, Any]] = []  # sorted and filtered, for the table
+        self.shown_query: str | None = None  # the query ``shown`` answers (None before the first)
+        self.shown_generation = -1
+        self.generation = 0  # bumped by every change of rows, sort or filter: older results are stale
+        self.filter_timer = None
         self.matching = 0
         self.sort_key, self.reverse = "id", False
         self.limit = PAGE
@@ -67,20 +73,32 @@ class LogbookScreen(BaseScreen):
 
     def on_entries_loaded(self, message: EntriesLoaded) -> None:
         self.rows = message.rows
-        self.sort_rows()
+        self.refilter()
+
+    def refilter(self) -> None:
+        """Sort and filter in a thread worker; a newer call makes the older result stale (dropped)."""
+        self.generation += 1
+        self.sort_and_filter(list(self.rows), self.query_one("#filter", Input).value, self.sort_key, self.reverse,
+                             self.generation)
+
+    @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
+    def sort_and_filter(self, rows: list[dict[str, Any]], query: str, key: str, reverse: bool, generation: int) -> None:
+        rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0), reverse=reverse)
+        self.post_message(EntriesFiltered(query, [r for r in rows if matches(r, query)], generation))
+
+    def on_entries_filtered(self, message: EntriesFiltered) -> None:
+        if message.generation != self.generation:
+            return  # the rows, sort or filter changed since this was computed
+        self.shown, self.shown_query, self.shown_generation = message.rows, message.query, message.generation
         self.show_rows()
 
-    def sort_rows(self) -> None:
-        key = self.sort_key
-        self.rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0), reverse=self.reverse)
-
     def show_rows(self) -> None:
+        """Put the first ``limit`` sorted, filtered rows in the table (no filtering here)."""
         table = self.query_one(DataTable)
         current = None
         if table.row_count and table.cursor_row < table.row_count:
             current = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        query = self.query_one("#filter", Input).value
-        rows = [r for r in self.rows if matches(r, query)]  # self.rows is kept sorted
+        query, rows = self.shown_query or "", self.shown
         self.matching = len(rows)
         table.clear()
         for r in rows[: self.limit]:
@@ -117,16 +135,14 @@ class LogbookScreen(BaseScreen):
         if key:
             self.reverse = not self.reverse if key == self.sort_key else False
             self.sort_key = key
-            self.sort_rows()
-            self.show_rows()
+            self.refilter()
 
     def action_sort(self) -> None:
         order = list(dict.fromkeys(SORTS.values()))
         self.sort_key = order[(order.index(self.sort_key) + 1) % len(order)]
         self.reverse = self.sort_key in ("last_activity", "effect")
         self.notify(f"sorted by {self.sort_key}")
-        self.sort_rows()
-        self.show_rows()
+        self.refilter()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -138,12 +154,21 @@ class LogbookScreen(BaseScreen):
         box.value = ""
         box.remove_class("visible")
         self.query_one(DataTable).focus()
-        self.show_rows()
+        self.limit = PAGE
+        self.refilter()
 
     @on(Input.Changed, "#filter")
     def filter_changed(self) -> None:
+        """Each keystroke only restarts the debounce timer; the UI thread never filters."""
         self.limit = PAGE
-        self.show_rows()
+        self.generation += 1  # what is being computed now answers an older query
+        if self.filter_timer is not None:
+            self.filter_timer.stop()
+        self.filter_timer = self.set_timer(DEBOUNCE_S, self.refilter)
+
+    def filter_settled(self) -> bool:
+        """Whether the table shows the current filter's result (for tests and benchmarks)."""
+        return self.shown_generation == self.generation and self.shown_query == self.query_one("#filter", Input).value
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
