@@ -127,10 +127,17 @@ def _show_text(d: dict[str, Any]) -> None:
     arrow = "lower is better" if d["goal"] == "minimize" else "higher is better"
     delta = f"{d['min_effect']:g}" if d["min_effect"] is not None else "auto (default rule)"
     click.echo(f"{d['title']}  [{d['id']}: {d['slug']}]")
+    if d.get("retrospective"):
+        source = d["import_source"] or {}
+        where = source.get("experiment") or source.get("location")
+        click.echo(click.style(" RETROSPECTIVE ", fg="black", bg="magenta", bold=True)
+                   + f" imported from {source.get('kind')} {where} at {source.get('imported_at')}: {d['retrospective_note']}")
+        if d["rerun_missing"]:
+            click.echo(f"  cannot be audited: {'; '.join(d['rerun_missing'])}")
     click.echo(f"  hypothesis : {d['hypothesis']}")
     click.echo(f"  metric     : {d['metric']} ({arrow}); δ = {delta}; α = {d['alpha']:g}")
     click.echo(f"  seeds      : {d['seeds']} per arm" + (f" {d['planned_seeds']}" if d["planned_seeds"] else ""))
-    trainer = d["trainer"].get("name") or f"command: {d['trainer'].get('command')}"
+    trainer = d["trainer"].get("name") or (f"command: {d['trainer']['command']}" if d["trainer"].get("command") else "none (imported)")
     click.echo(f"  trainer    : {trainer}")
     for arm in d["arms"]:
         config = json.dumps(arm["config"], sort_keys=True)

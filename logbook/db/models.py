@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, MetaData, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, MetaData, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 # Constraint names are derived from this convention so that batch migrations on SQLite (which
@@ -86,6 +86,9 @@ class Hypothesis(SQLModel, table=True):
     git_diff: Optional[str] = None
     git_untracked: Optional[list] = _json(nullable=True)
     environment: Optional[dict] = _json(nullable=True)
+    # Imported from another tracker after the results existed (not pre-registered); where from.
+    retrospective: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    import_source: Optional[dict] = _json(nullable=True)
 
 
 class Arm(SQLModel, table=True):
@@ -184,6 +187,7 @@ class Run(SQLModel, table=True):
     final_metrics: Optional[dict] = _json(nullable=True)
     predictions_path: Optional[str] = None
     predictions_sha256: Optional[str] = None
+    source_id: Optional[str] = None  # the run's id in the tracker it was imported from
 
 
 class MetricPoint(SQLModel, table=True):

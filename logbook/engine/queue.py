@@ -19,6 +19,7 @@ from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
 from logbook.db.queries import arms_of, iso, resolve_entry
 from logbook.engine.procinfo import HOST, is_alive
 from logbook.entries.registry import draw_seeds
+from logbook.entries.retro import rerun_gaps
 from logbook.errors import InputError
 from logbook.db.paths import runs_dir
 from logbook.db.runstatus import ACTIVE, RETRYABLE
@@ -32,6 +33,8 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None) -> list[int]
         entry = resolve_entry(session, ref)
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (run `logbook register {entry.slug}`)")
+        if rerun_gaps(entry):
+            raise InputError(f"ENTRY: {entry.slug} was imported and cannot be rerun: {'; '.join(rerun_gaps(entry))}")
         arms = arms_of(session, entry.id)
         existing = session.exec(
             select(Run.arm_id, Run.seed).join(Arm, Arm.id == Run.arm_id).where(Arm.hypothesis_id == entry.id)

@@ -33,6 +33,7 @@ from logbook.db.queries import (
 from logbook.entries.file import EntrySpec, validate
 from logbook.errors import InputError
 from logbook.entries.provenance import GitInfo, capture_environment, capture_git
+from logbook.entries.retro import RETRO_NOTE, rerun_gaps
 
 REGISTRATION_SCHEMA = "logbook.registration/1"
 AMENDABLE = ("title", "hypothesis", "notes", "tags", "seeds", "min_effect", "alpha")
@@ -316,4 +317,8 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             "amendments": [amendment_dict(a) for a in amendments],
             "runs": dict(sorted(counts.items())),
             "source_path": entry.source_path,
+            "retrospective": bool(entry.retrospective),
+            "retrospective_note": RETRO_NOTE if entry.retrospective else None,
+            "import_source": entry.import_source,
+            "rerun_missing": rerun_gaps(entry),
         }
