@@ -323,3 +323,33 @@ def test_import_with_command_and_commit_can_be_audited(cli, tmp_path, git_repo, 
     assert started.code == 0, started.err
     report = json.loads(started.out)
     assert report["pending_runs"] == 6 and report["commit"] == commit
+
+
+def test_terminal_app_marks_imported_entries(cli, tmp_path, db_path):
+    from tests.test_tui import loaded, make_app
+
+    from logbook.tui.screens.entry import EntryScreen
+
+    table = pd.DataFrame([{"arm": arm, "seed": seed, "val_loss": final_value(arm, seed)} for arm in ARMS for seed in SEEDS])
+    table.to_csv(tmp_path / "runs.csv", index=False)
+    result = import_json(cli, "csv", tmp_path / "runs.csv", "--arm-by", "arm", "--seed-by", "seed", "--metric", "val_loss",
+                         "--baseline", "lstm", "--delta", DELTA, "--lower-is-better", "--title", "Gated cell, from a CSV")
+    assert cli("verdict", str(result["id"])).code == 0
+
+    async def drive() -> None:
+        app = make_app(db_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            entries = await loaded(pilot, "#entries", 1)
+            title = entries.get_row_at(0)[1]
+            assert str(title) == " R  Gated cell, from a CSV"
+            assert any("magenta" in str(span.style) for span in title.spans)
+            app.push_screen(EntryScreen(result["id"]))
+            await loaded(pilot, "#runs", 16)
+            card = str(app.screen.query_one("#card").render())
+            assert "RETROSPECTIVE" in card and RETRO_NOTE in card and "imported from csv" in card
+            assert "cannot be audited: no command to rerun it" in card
+            assert RETRO_NOTE in str(app.screen.query_one("#verdict-panel").render())
+
+    import asyncio
+
+    asyncio.run(drive())

@@ -24,13 +24,15 @@ from logbook.cli.common import emit_json, json_option, open_store
 @click.option("--metric-pattern", help="Regex with one group that finds the metric in a rerun's output (default: 'METRIC[=:] number').")
 @click.option("--commit", help="The git commit the runs were made at (when the source did not record it).")
 @click.option("--repo", help="The git repository holding that commit (default: the current one, if it has it).")
+@click.option("--curves/--no-curves", default=True, show_default=True,
+              help="Store each run's learning curve; --no-curves reads only the last values (faster on large stores).")
 @click.option("--dry-run", is_flag=True, help="Read and check the source, show the arms and seeds found, write nothing.")
 @json_option
 @click.pass_context
 def import_cmd(ctx: click.Context, kind: str, location: str, experiment: str | None, arm_by: str, seed_by: str,
                metric: str, reduce_: str, baseline: str, delta: float, alpha: float, lower_is_better: bool,
                title: str | None, command: str | None, metric_pattern: str | None, commit: str | None,
-               repo: str | None, dry_run: bool, as_json: bool) -> None:
+               repo: str | None, curves: bool, dry_run: bool, as_json: bool) -> None:
     """Import runs from another tracker as a retrospective entry (re-importing adds only new runs)."""
     from logbook.importers.common import group_seeds
     from logbook.importers.run import make_options, preview, run_import
@@ -38,7 +40,7 @@ def import_cmd(ctx: click.Context, kind: str, location: str, experiment: str | N
     options = make_options(
         kind, location, experiment=experiment, arm_by=arm_by, seed_by=seed_by, metric=metric, reduce=reduce_,
         baseline=baseline, delta=delta, alpha=alpha, lower_is_better=lower_is_better, title=title, command=command,
-        metric_pattern=metric_pattern, commit=commit, repo=repo,
+        metric_pattern=metric_pattern, commit=commit, repo=repo, curves=curves,
     )
     if dry_run:
         data = preview(options)

@@ -81,6 +81,7 @@ class ImportOptions:
     metric_pattern: str | None = None
     commit: str | None = None
     repo: str | None = None
+    curves: bool = True  # store each run's learning curve of the metric (False: last values only)
 
     def source_key(self) -> dict[str, Any]:
         """What makes two imports "the same source": re-importing it adds only new runs."""
@@ -90,7 +91,8 @@ class ImportOptions:
     def to_dict(self) -> dict[str, Any]:
         return {**self.source_key(), "baseline": self.baseline, "delta": self.delta,
                 "lower_is_better": self.lower_is_better, "alpha": self.alpha, "command": self.command,
-                "metric_pattern": self.metric_pattern, "commit": self.commit, "repo": self.repo}
+                "metric_pattern": self.metric_pattern, "commit": self.commit, "repo": self.repo,
+                "curves": self.curves}
 
 
 @dataclass
@@ -296,26 +298,30 @@ def _run_row(arm_id: int, run: ImportedRun, metric: str, origin: str, now: Any) 
     )
 
 
-def _write_runs(session: Session, arm_ids: dict[str, int], runs: list[ImportedRun], metric: str, origin: str) -> int:
-    """Runs and their curves; points go in with executemany in batches."""
+def _write_runs(session: Session, arm_ids: dict[str, int], runs: list[ImportedRun], metric: str, origin: str,
+                curves: bool = True) -> int:
+    """Runs and their curves; points go straight to SQLite with executemany, in batches."""
     now = utcnow()
     rows = [(_run_row(arm_ids[r.arm], r, metric, origin, now), r) for r in runs]
     session.add_all([row for row, _ in rows])
     session.flush()
-    batch: list[dict[str, Any]] = []
-    table = MetricPoint.__table__
+    insert = "INSERT INTO metric_point (run_id, name, step, value) VALUES (?, ?, ?, ?)"
+    connection = session.connection()
+    batch: list[tuple] = []
     for row, run in rows:
-        if run.source.values is None or run.source.steps is None:
+        steps, values = run.source.steps, run.source.values
+        run.source.values = run.source.steps = None  # the curve goes to the database; drop it here
+        if not curves or steps is None or values is None:
             continue
-        for step, value in zip(run.source.steps.tolist(), run.source.values.tolist()):
-            batch.append({"run_id": row.id, "name": metric, "step": int(step),
-                          "value": value if math.isfinite(value) else None})
+        finite = np.isfinite(values)
+        batch.extend(zip([row.id] * len(steps), [metric] * len(steps), steps.tolist(),
+                         values.tolist() if finite.all() else
+                         [v if ok else None for v, ok in zip(values.tolist(), finite.tolist())]))
         if len(batch) >= POINTS_BATCH:
-            session.execute(table.insert(), batch)
+            connection.exec_driver_sql(insert, batch)
             batch = []
-        run.source.values = run.source.steps = None  # the curve is in the database now
     if batch:
-        session.execute(table.insert(), batch)
+        connection.exec_driver_sql(insert, batch)
     return len(rows)
 
 
@@ -381,7 +387,7 @@ def _create(session: Session, options: ImportOptions, data: Gathered) -> dict[st
     entry.registered_content = content
     entry.registration_hash = sha256_hex(canonical_json(content))
     session.add(entry)
-    added = _write_runs(session, {a.name: a.id for a in arm_rows}, data.runs, options.metric, "planned")
+    added = _write_runs(session, {a.name: a.id for a in arm_rows}, data.runs, options.metric, "planned", options.curves)
     session.commit()
     return {"id": entry.id, "slug": entry.slug, "created": True, "added_runs": added, "amendments": [],
             "arms": seeds, "registration_hash": entry.registration_hash}
@@ -418,7 +424,7 @@ def _reimport(session: Session, entry: Hypothesis, options: ImportOptions, data:
                 + ", ".join(f"{arm}: {n}" for arm, n in sorted(per_arm.items())) + "); counted as seeds added after looking"),
     ))
     session.add_all(amendments)
-    _write_runs(session, {n: a.id for n, a in arms.items()}, new, options.metric, "extra")
+    _write_runs(session, {n: a.id for n, a in arms.items()}, new, options.metric, "extra", options.curves)
     entry.updated_at = utcnow()
     session.add(entry)
     session.commit()

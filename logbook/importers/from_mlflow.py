@@ -79,16 +79,19 @@ def read_runs(options: ImportOptions) -> Iterator[SourceRun]:
             page = client.search_runs([experiment.experiment_id], max_results=PAGE, page_token=token,
                                       order_by=["attributes.start_time ASC"])
             for run in page:
-                yield _source_run(client, run, options.metric)
+                yield _source_run(client, run, options.metric, history=options.curves or options.reduce != "last")
             token = page.token
             if not token:
                 return
 
 
-def _source_run(client, run, metric: str) -> SourceRun:  # noqa: ANN001
+def _source_run(client, run, metric: str, history: bool) -> SourceRun:  # noqa: ANN001
+    """One run; its metric history only when curves or a reduction over the curve are wanted
+    (else MLflow's latest value, the one at the largest step)."""
     params, tags = dict(run.data.params), dict(run.data.tags)
     steps = values = None
-    if metric in run.data.metrics:
+    final = run.data.metrics.get(metric) if not history else None
+    if history and metric in run.data.metrics:
         history = sorted(client.get_metric_history(run.info.run_id, metric), key=lambda m: (m.step, m.timestamp))
         steps = np.fromiter((m.step for m in history), dtype=np.int64, count=len(history))
         values = np.fromiter((m.value for m in history), dtype=float, count=len(history))
@@ -96,7 +99,7 @@ def _source_run(client, run, metric: str) -> SourceRun:  # noqa: ANN001
         source_id=run.info.run_id,
         fields={**flat("params", params), **flat("tags", tags), "run_name": run.info.run_name, "run_id": run.info.run_id},
         status=STATUS.get(run.info.status),
-        steps=steps, values=values, params=params,
+        steps=steps, values=values, final=final, params=params,
         commit=tags.get("mlflow.source.git.commit"),
         host=tags.get("mlflow.source.host") or tags.get("host"),
         command=params.get("command") or tags.get("command"),

@@ -45,6 +45,8 @@ def make_options(kind: str, location: str, **values: Any) -> ImportOptions:
     if not 0 < alpha < 0.5:
         raise InputError(f"--alpha: expected a number between 0 and 0.5 (exclusive), got {alpha:g}")
     values["reduce"] = parse_reduce(values.get("reduce") or "last")
+    if values.get("curves") is False and values["reduce"] != "last":
+        raise InputError(f"--no-curves: expected --reduce last (min, max and mean-last-K need every point), got {values['reduce']}")
     return ImportOptions(kind=kind, location=normalise_location(kind, location), **values)
 
 

@@ -16,7 +16,7 @@ from logbook.db.runstatus import ACTIVE, RETRYABLE
 from logbook.tui.messages import ActionFinished, EntryLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import FormScreen
-from logbook.tui.widgets import Distribution, badge, number, sparkline
+from logbook.tui.widgets import Distribution, badge, number, retro_badge, sparkline
 
 
 def trimmed(text: Text) -> Text:
@@ -97,11 +97,18 @@ class EntryScreen(BaseScreen):
     def card(e: dict[str, Any], v: dict[str, Any]) -> Text:
         text = Text()
         text.append(e["title"] + "\n", style="bold")
+        if e.get("retrospective"):
+            source = e["import_source"] or {}
+            text.append_text(retro_badge())
+            text.append(f" imported from {source.get('kind')} {source.get('experiment') or source.get('location')}: "
+                        f"{e['retrospective_note']}\n", style="magenta")
+            if e["rerun_missing"]:
+                text.append(f"cannot be audited: {'; '.join(e['rerun_missing'])}\n", style="dim")
         text.append(e["hypothesis"] + "\n")
         direction = "lower is better" if e["goal"] == "minimize" else "higher is better"
         delta = "auto (0.95 pooled sd, a default)" if e["min_effect"] is None else number(e["min_effect"])
         text.append(f"{e['metric']} ({direction}) · δ = {delta} · α = {number(e['alpha'])}, family of {v['family_size']}"
-                    f" · {e['seeds']} seeds per arm · trainer {e['trainer'].get('name') or 'command'}\n", style="dim")
+                    f" · {e['seeds']} seeds per arm · trainer {e['trainer'].get('name') or ('command' if e['trainer'].get('command') else 'none')}\n", style="dim")
         git = e["git"]
         if e["registered_at"]:
             where = (f"commit {(git['commit'] or 'none')[:12]}" + (" (dirty)" if git["dirty"] else " (clean)")
