@@ -274,6 +274,10 @@ def test_bad_sources_exit_2_with_one_line_and_write_nothing(cli, tmp_path, mlflo
          "--seed-by: "),
         (["csv", _csv(tmp_path, good + [{"arm": "lonely", "seed": 1, "val_loss": 0.4}]), *csv_args],
          "--seed-by: arm 'lonely' has one seed"),
+        (["csv", _csv(tmp_path, good + [{"arm": "lstm", "seed": 3, "val_loss": 0.4}]), *csv_args],
+         "--seed-by: arm 'lstm' has seed 3 in two runs"),
+        (["csv", _csv(tmp_path, [r for r in good if r["arm"] == "lstm"]), *csv_args], "--arm-by: arm gives one arm"),
+        (["csv", _csv(tmp_path, good), *csv_args[:-4], "--baseline", "gru", "--delta", DELTA], "--baseline: expected one of"),
         (["csv", _csv(tmp_path, good), *csv_args[:-2], "--delta", "-1"], "--delta: expected δ ≥ 0"),
         (["csv", _csv(tmp_path, good), *csv_args[:-2]], "Error: Missing option '--delta'"),
     ]
@@ -301,9 +305,10 @@ def test_retrospective_label_in_show_and_exports_and_audit_refusal(cli, tmp_path
         assert out.code == 0, out.err
         written = "".join(p.read_text() for p in (tmp_path / f"x{fmt}").rglob(f"*.{fmt}"))
         assert "not pre-registered" in written, fmt
-    refused = cli("audit", str(result["id"]), "--no-worker")
-    assert refused.code == 2 and refused.err.startswith("ENTRY: ") and "no command to rerun it" in refused.err
-    assert refused.err.strip().count("\n") == 0
+    for verb in (["audit", str(result["id"]), "--no-worker"], ["run", str(result["id"]), "--seeds", "2", "--no-worker"]):
+        refused = cli(*verb)
+        assert refused.code == 2 and refused.err.startswith("ENTRY: ") and "no command to rerun it" in refused.err, verb
+        assert refused.err.strip().count("\n") == 0
 
 
 def test_import_with_command_and_commit_can_be_audited(cli, tmp_path, git_repo, monkeypatch):
@@ -353,3 +358,29 @@ def test_terminal_app_marks_imported_entries(cli, tmp_path, db_path):
     import asyncio
 
     asyncio.run(drive())
+
+
+def test_recorded_command_lines_become_the_rerun_command(cli, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'recorded.db'}"
+    code = f"""
+import mlflow
+mlflow.set_tracking_uri({uri!r})
+mlflow.set_experiment("rec")
+for arm in ("lstm", "gated"):
+    for seed in range(3):
+        with mlflow.start_run():
+            mlflow.log_params({{"model": arm, "seed": seed, "hidden": 64}})
+            mlflow.set_tag("command", f"python train.py --seed {{seed}} --model {{arm}} --hidden 64")
+            mlflow.log_metric("val_loss", 0.5 - 0.01 * seed)
+"""
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300).returncode == 0
+    args = ["mlflow", uri, "--experiment", "rec", "--arm-by", "params.model", "--seed-by", "params.seed", "--metric",
+            "val_loss", "--baseline", "lstm", "--delta", DELTA, "--lower-is-better"]
+    preview = cli("import", *args, "--dry-run", "--json")
+    assert json.loads(preview.out)["arms"] == {"lstm": 3, "gated": 3}
+    assert entry_count(cli) == 0  # a dry run writes nothing
+    result = import_json(cli, *args)
+    show = json.loads(cli("show", str(result["id"]), "--json").out)
+    assert show["trainer"]["command"] == "python train.py --seed {seed} --model {model} --hidden {hidden}"
+    assert show["trainer"]["metrics"]["val_loss"].startswith("val_loss")
+    assert show["rerun_missing"] == ["no git commit (the runs recorded none, or several; give --commit when importing)"]

@@ -266,7 +266,7 @@ def template_command(data: Gathered, seed_by: str) -> str | None:
             words = shlex.split(run.source.command)
             swaps = {str(run.seed): "{seed}", **{str(v): "{" + k + "}" for k, v in configs[run.arm].items()
                                               if isinstance(v, (str, int, float)) and not isinstance(v, bool)}}
-            template = shlex.join([swaps.get(w, w) for w in words])
+            template = " ".join(_quote(swaps.get(w, w)) for w in words)
         try:
             again = build_argv(template, run.seed, Path("RUN_DIR"), configs[run.arm])
         except (KeyError, IndexError, ValueError):
@@ -274,6 +274,13 @@ def template_command(data: Gathered, seed_by: str) -> str | None:
         if again != shlex.split(run.source.command):
             return None
     return template
+
+
+def _quote(word: str) -> str:
+    """Shell-quote a word unless it is plain (braces allowed, so placeholders stay readable)."""
+    import shlex
+
+    return word if re.fullmatch(r"[\w@%+=:,./{}-]+", word) else shlex.quote(word)
 
 
 def values_digest(data: Gathered) -> str:
