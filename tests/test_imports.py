@@ -384,3 +384,47 @@ for arm in ("lstm", "gated"):
     assert show["trainer"]["command"] == "python train.py --seed {seed} --model {model} --hidden {hidden}"
     assert show["trainer"]["metrics"]["val_loss"].startswith("val_loss")
     assert show["rerun_missing"] == ["no git commit (the runs recorded none, or several; give --commit when importing)"]
+
+
+def test_terminal_app_import_dialog_previews_before_writing(cli, tmp_path, db_path):
+    from tests.test_tui import loaded, make_app
+
+    table = pd.DataFrame([{"arm": arm, "seed": seed, "val_loss": final_value(arm, seed)} for arm in ARMS for seed in SEEDS])
+    table.to_csv(tmp_path / "runs.csv", index=False)
+    assert cli("init").code == 0
+    fields = {"kind": "csv", "location": str(tmp_path / "runs.csv"), "arm_by": "arm", "seed_by": "seed",
+              "metric": "val_loss", "baseline": "lstm", "delta": DELTA, "lower_is_better": "y"}
+
+    async def drive() -> None:
+        from textual.widgets import Input
+
+        app = make_app(db_path)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("i")
+            await pilot.pause(0.2)
+            for name, value in fields.items():
+                app.screen.query_one(f"#import-{name}", Input).value = value
+            app.screen.query_one("#import-lower_is_better", Input).focus()
+            await pilot.press("enter")
+            preview = ""
+            for _ in range(200):
+                await pilot.pause(0.05)
+                preview = str(app.screen.query_one("#import-preview").render())
+                if "seeds" in preview:
+                    break
+            assert "lstm (baseline): 8 seeds" in preview and "gated: 8 seeds" in preview
+            con = sqlite3.connect(db_path)  # (the CLI's output cannot be captured while the app runs)
+            assert con.execute("SELECT COUNT(*) FROM hypothesis").fetchone()[0] == 0  # the preview wrote nothing
+            con.close()
+            await pilot.press("enter")
+            entries = await loaded(pilot, "#entries", 1)
+            assert str(entries.get_row_at(0)[1]).startswith(" R ")
+
+    import asyncio
+
+    asyncio.run(drive())
+    out = cli("show", "1", "--json")
+    assert out.code == 0, out.err
+    shown = json.loads(out.out)
+    assert shown["retrospective"] and shown["min_effect"] == 0.01 and shown["goal"] == "minimize"

@@ -38,3 +38,11 @@ class ActionFinished(Message):
     def __init__(self, text: str):
         super().__init__()
         self.text = text
+
+
+class ImportPreviewed(Message):
+    """A source was read and checked for the import dialog; nothing is written yet."""
+
+    def __init__(self, values: dict[str, str], options: Any, data: Any):
+        super().__init__()
+        self.values, self.options, self.data = values, options, data

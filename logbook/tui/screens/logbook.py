@@ -36,6 +36,7 @@ class LogbookScreen(BaseScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("s", "sort", "Sort"),
         Binding("n", "new_entry", "New"),
+        Binding("i", "import_runs", "Import", show=False),
         Binding("Q", "app.queue", "Queue"),
     ]
 
@@ -148,6 +149,11 @@ class LogbookScreen(BaseScreen):
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
         self.query_one(DataTable).focus()
+
+    def action_import_runs(self) -> None:
+        from logbook.tui.screens.importer import ImportScreen
+
+        self.app.push_screen(ImportScreen(), lambda entry_id: self.load() if entry_id else None)
 
     # ---- new entry: $EDITOR on a template, validated with the CLI's messages -----------------
 
