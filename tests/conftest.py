@@ -118,17 +118,29 @@ def wait_for(predicate, timeout=60.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+CONFIRMING_VERBS = {"run", "requeue", "audit", "rerun"}
+
+
 class Project:
-    """A git repository holding fake trainers, with its own logbook database."""
+    """A git repository holding fake trainers, with its own logbook database.
+
+    ``logbook(...)`` runs the real CLI in a subprocess with no terminal on stdin. Like a script, it
+    confirms the commands that run/requeue/audit/rerun show (``--yes``) unless ``confirm=False``:
+    tests/test_record.py tests the confirmation itself.
+    """
 
     def __init__(self, root: Path):
         self.root = root
         self.db = root / ".logbook" / "logbook.db"
         self.workers: list[subprocess.Popen] = []
 
-    def logbook(self, *args, check=True, env=None, **kwargs) -> subprocess.CompletedProcess:
+    def logbook(self, *args, check=True, env=None, confirm=True, **kwargs) -> subprocess.CompletedProcess:
+        args = tuple(map(str, args))
+        if confirm and args and args[0] in CONFIRMING_VERBS and "--status" not in args and "--compare" not in args:
+            args = (*args, "--yes")
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
         out = subprocess.run(
-            [sys.executable, "-m", "logbook", "--db", str(self.db), *map(str, args)], cwd=self.root,
+            [sys.executable, "-m", "logbook", "--db", str(self.db), *args], cwd=self.root,
             capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})}, **kwargs,
         )
         if check and out.returncode != 0:

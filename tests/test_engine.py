@@ -93,7 +93,7 @@ def test_sighup_of_the_launching_terminal_does_not_stop_runs(project):
     gate = project.root / "gate"
     project.entry("hup", "fakes:gated", {"baseline": {"gate": str(gate)}, "cand": {"gate": str(gate)}})
     launcher = subprocess.Popen(
-        ["bash", "-c", f"{sys.executable} -m logbook --db {project.db} run hup --cpu-slots 2; sleep 120"],
+        ["bash", "-c", f"{sys.executable} -m logbook --db {project.db} run hup --cpu-slots 2 --yes; sleep 120"],
         cwd=project.root, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -133,7 +133,8 @@ def test_command_trainer_with_regex_and_json_lines(project):
         """))
     spec = {"command": f"{sys.executable} train.py --seed {{seed}} --label {{label}} --out {{run_dir}}",
             "metrics": {"test_loss": "test loss: ([0-9.eE+-]+)"}}
-    project.entry("cmd", spec, {"baseline": {"offset": 0.0, "label": "two words; $(rm -rf /)"}, "bad": {"offset": 1.0, "label": "x", "code": 3}})
+    project.entry("cmd", spec, {"baseline": {"offset": 0.0, "label": "two words; $(rm -rf /)"}, "bad": {"offset": 1.0, "label": "x", "code": 3}},
+                  metric="test_loss")
     project.logbook("run", "cmd", "--no-worker")
     project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=180)
     runs = project.runs()

@@ -324,7 +324,7 @@ def test_import_with_command_and_commit_can_be_audited(cli, tmp_path, git_repo, 
     show = json.loads(cli("show", str(result["id"]), "--json").out)
     assert show["git"]["commit"] == commit and show["rerun_missing"] == []
     assert show["trainer"]["command"] == "python train.py --seed {seed} --model {model}"
-    started = cli("audit", str(result["id"]), "--seeds", "3", "--no-worker", "--json")
+    started = cli("audit", str(result["id"]), "--seeds", "3", "--no-worker", "--yes", "--json")
     assert started.code == 0, started.err
     report = json.loads(started.out)
     assert report["pending_runs"] == 6 and report["commit"] == commit

@@ -170,6 +170,10 @@ async def test_entry_actions_queue_cancel_and_amend(logbook_db, monkeypatch):
         await loaded(pilot, "#runs", 12)
         await pilot.press("plus")
         await pilot.press(*"2", "enter")
+        await pilot.pause(0.5)
+        assert type(app.screen).__name__ == "ConfirmScreen"  # what would run is shown before anything is queued
+        assert "4 runs" in str(app.screen.query_one("#confirm-text").render())
+        await pilot.press("y")
         await loaded(pilot, "#runs", 16)
         await pilot.press("c")
         await pilot.pause(0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from logbook.cli.common import emit_json, json_option, open_store, wait_for_runs
+from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, wait_for_runs, yes_option
 from logbook.errors import InputError
 
 OUTCOME_COLOURS = {"replicated": "green", "refuted": "red", "inconclusive": "yellow"}
@@ -34,9 +34,11 @@ def _print_audit(report: dict) -> None:
 @click.option("--wait", is_flag=True, help="Stay until the audit's runs end, then report the outcome.")
 @click.option("--status", "show", is_flag=True, help="Report the entry's latest audit instead of starting one.")
 @click.option("--no-worker", is_flag=True, help="Only queue; do not start a worker.")
+@yes_option
 @json_option
 @click.pass_context
-def audit(ctx: click.Context, entry: str, n_seeds: int | None, wait: bool, show: bool, no_worker: bool, as_json: bool) -> None:
+def audit(ctx: click.Context, entry: str, n_seeds: int | None, wait: bool, show: bool, no_worker: bool, yes: bool,
+          as_json: bool) -> None:
     """Rerun a registered ENTRY on fresh, committed seeds at its registered commit; does the claim replicate?"""
     from logbook.entries.audit import audit_report, latest_audit_id, start_audit
     from logbook.engine.queue import ensure_worker
@@ -47,7 +49,8 @@ def audit(ctx: click.Context, entry: str, n_seeds: int | None, wait: bool, show:
             raise InputError("--seeds: expected no seed count with --status")
         audit_id = latest_audit_id(store, entry)
     else:
-        started = start_audit(store, entry, n_seeds)
+        started = start_audit(store, entry, n_seeds,
+                              confirm=lambda runs: confirm_commands(store, entry, runs=runs, yes=yes))
         audit_id = started["audit"]
         if not no_worker:
             ensure_worker(store)
@@ -71,9 +74,11 @@ def audit(ctx: click.Context, entry: str, n_seeds: int | None, wait: bool, show:
 @click.option("--compare", "rerun_id", type=int, help="Compare TARGET (a run) with this existing rerun of it.")
 @click.option("--wait", is_flag=True, help="Stay until the reruns end, then compare.")
 @click.option("--no-worker", is_flag=True, help="Only queue; do not start a worker.")
+@yes_option
 @json_option
 @click.pass_context
-def rerun(ctx: click.Context, target: str, k: int | None, rerun_id: int | None, wait: bool, no_worker: bool, as_json: bool) -> None:
+def rerun(ctx: click.Context, target: str, k: int | None, rerun_id: int | None, wait: bool, no_worker: bool, yes: bool,
+          as_json: bool) -> None:
     """Rerun run TARGET exactly (same seed, config, commit) and say whether the result is identical."""
     from logbook.entries.audit import compare_runs, determinism_runs, start_rerun
     from logbook.engine.queue import ensure_worker
@@ -82,6 +87,11 @@ def rerun(ctx: click.Context, target: str, k: int | None, rerun_id: int | None, 
     if rerun_id is not None:
         pairs = [(_run_id(target), rerun_id)]
     else:
+        from logbook.engine.confirm import entry_of_run
+
+        ref = target if k is not None else entry_of_run(store, _run_id(target))
+        if ref is not None:  # a run that does not exist is reported by start_rerun itself
+            confirm_commands(store, ref, runs=k if k is not None else 1, yes=yes)
         originals = determinism_runs(store, target, k) if k is not None else [_run_id(target)]
         pairs = [(run_id, start_rerun(store, run_id)) for run_id in originals]
         if not no_worker:

@@ -52,3 +52,32 @@ def wait_for_runs(store, run_ids: list[int], label: str, quiet: bool) -> None:  
             if done >= len(run_ids):
                 return
             time.sleep(0.5)
+
+
+yes_option = click.option("--yes", "-y", "yes", is_flag=True,
+                          help="Confirm commands that run for the first time in this logbook (for scripts).")
+
+
+def confirm_commands(store, ref: str, *, runs: int | None, yes: bool) -> None:  # noqa: ANN001
+    """Show the command and module trainers ENTRY would run for the first time in this logbook and
+    ask (or take ``--yes``); without a terminal and without ``--yes``, refuse (exit 2) and say how
+    to confirm. The preview goes to stderr, so ``--json`` output stays clean."""
+    import sys
+
+    from logbook.engine.confirm import preview, record_confirmation
+    from logbook.errors import InputError
+
+    shown = preview(store, ref, runs=runs)
+    if not shown.unconfirmed:
+        return
+    for line in shown.lines():
+        click.echo(line, err=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError(
+                f"ENTRY: {shown.entry}: {len(shown.unconfirmed)} command(s) above would run for the first time in this "
+                "logbook; expected a confirmation: read them, then run again with --yes"
+            )
+        if not click.confirm("Run them?", default=False, err=True):
+            raise click.Abort()
+    record_confirmation(store, shown.unconfirmed)

@@ -27,8 +27,10 @@ def tui(ctx: click.Context) -> None:
 def init(ctx: click.Context, as_json: bool) -> None:
     """Create (or upgrade) the logbook database."""
     from logbook.db.engine import head_revision
+    from logbook.db.paths import write_own_gitignore
 
     store = open_store(ctx)
+    write_own_gitignore(store.path)
     info = {"db": str(store.path), "journal_mode": store.journal_mode, "schema_revision": head_revision()}
     if as_json:
         emit_json(info)
@@ -46,8 +48,11 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
     from logbook.entries.registry import create_draft, entry_detail, register
     from logbook.entries.file import load_entry_file
 
+    from logbook.db.paths import write_own_gitignore
+
     spec = load_entry_file(file)  # validate before the database is even opened
     store = open_store(ctx)
+    write_own_gitignore(store.path)
     entry = create_draft(store, spec)
     if do_register:
         entry = register(store, str(entry.id))
@@ -148,9 +153,7 @@ def _show_text(d: dict[str, Any]) -> None:
     if d["registered_at"]:
         git = d["git"]
         if git["in_repo"]:
-            where = f"commit {git['commit'] or '(none yet)'} on {git['branch'] or 'detached HEAD'}"
-            if git["dirty"]:
-                where += f", dirty ({git['diff_lines']} diff lines, {len(git['untracked'])} untracked files)"
+            where = f"commit {git['commit'] or '(none yet)'} on {git['branch'] or 'detached HEAD'}, {git['tree']}"
         else:
             where = "outside any git repository"
         check = "verified" if d["registration_verified"] else "DOES NOT MATCH its content"
@@ -166,13 +169,27 @@ def _show_text(d: dict[str, Any]) -> None:
 
 @click.command()
 @click.argument("entry")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print only the uncommitted changes recorded at registration, as a patch for `git apply`.")
 @json_option
 @click.pass_context
-def show(ctx: click.Context, entry: str, as_json: bool) -> None:
+def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None:
     """Show one entry: its registration, arms, amendments and runs."""
-    from logbook.entries.registry import entry_detail
+    from logbook.entries.registry import entry_detail, registered_diff
 
     store = open_store(ctx, create=False)
+    if show_diff:
+        recorded = registered_diff(store, entry)
+        if as_json:
+            emit_json(recorded)
+            return
+        click.echo(recorded["diff"], nl=False)  # byte for byte what was recorded: `git apply` takes it
+        if not recorded["diff"]:
+            click.echo(f"{recorded['entry']}: {recorded['tree']} at registration: no patch recorded", err=True)
+        if recorded["untracked"]:
+            click.echo(f"{recorded['entry']}: not in the patch: {len(recorded['untracked'])} untracked files at "
+                       "registration (listed, not recorded): " + ", ".join(recorded["untracked"]), err=True)
+        return
     detail = entry_detail(store, entry)
     if as_json:
         emit_json(detail)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from logbook.cli.common import emit_json, json_option, open_store, wait_for_runs
+from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, wait_for_runs, yes_option
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
@@ -22,15 +22,19 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
 @slots_option
 @cpu_slots_option
 @batch_option
+@yes_option
 @json_option
 @click.pass_context
 def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_worker: bool, slots_per_gpu: int,
-            cpu_slots: int | None, batch: int, as_json: bool) -> None:
+            cpu_slots: int | None, batch: int, yes: bool, as_json: bool) -> None:
     """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
     from logbook.db.queries import resolve_entry
     from logbook.engine.queue import ensure_worker, enqueue, entry_progress, entry_run_ids
 
+    from logbook.engine.confirm import queued_count
+
     store = open_store(ctx, create=False)
+    confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra)
     with store.session() as session:
         found = resolve_entry(session, entry)
@@ -90,7 +94,7 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     for r in info["runs"]:
         took = f"{r['wall_time_s']:.1f}s" if r["wall_time_s"] is not None else ""
         error = f"  {r['error'][:60]}" if r["error"] and r["status"] not in ("succeeded",) else ""
-        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {r['seed']:<11} {took:>8}{error}")
+        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {'hidden' if r['seed'] is None else r['seed']:<11} {took:>8}{error}")
 
 
 @click.command()
@@ -114,14 +118,20 @@ def cancel(ctx: click.Context, entry: str | None, run_id: int | None, as_json: b
 @click.argument("entry", required=False)
 @click.option("--run", "run_id", type=int, help="One run by id.")
 @click.option("--no-worker", is_flag=True, help="Only requeue; do not start a worker.")
+@yes_option
 @json_option
 @click.pass_context
-def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, as_json: bool) -> None:
+def requeue(ctx: click.Context, entry: str | None, run_id: int | None, no_worker: bool, yes: bool, as_json: bool) -> None:
     """Queue ENTRY's failed, crashed, diverged or cancelled runs again (or one --run)."""
     from logbook.engine.queue import ensure_worker
     from logbook.engine.queue import requeue as do_requeue
 
+    from logbook.engine.confirm import entry_of_run, queued_count
+
     store = open_store(ctx, create=False)
+    ref = entry if run_id is None else entry_of_run(store, run_id)
+    if ref is not None:  # a run that does not exist is reported by requeue itself
+        confirm_commands(store, ref, runs=1 if run_id is not None else queued_count(store, ref, "requeue"), yes=yes)
     ids = do_requeue(store, entry, run_id)
     worker_pid = ensure_worker(store) if ids and not no_worker else None
     if as_json:

@@ -215,3 +215,18 @@ class Amendment(SQLModel, table=True):
     new_value: Any = _json(nullable=True)
     reason: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ConfirmedCommand(SQLModel, table=True):
+    """A command or module trainer that was shown to a person and confirmed before its first run
+    in this logbook (``logbook.engine.confirm``). Remembered by the digest of the arm's trainer
+    spec and config, so a changed command asks again."""
+
+    __tablename__ = "confirmed_command"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    digest: str = Field(unique=True, index=True)
+    kind: str  # command or module
+    shown: str  # the command line as it was shown
+    confirmed_by: str  # user@host
+    confirmed_at: datetime = Field(default_factory=utcnow)

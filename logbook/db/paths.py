@@ -45,6 +45,29 @@ def runs_dir(db_path: Path) -> Path:
     return db_path.parent / "runs"
 
 
+def own_paths(db_path: Path) -> list[Path]:
+    """What the logbook itself writes, which must never count as a change to the user's tree:
+    the whole folder when it is the logbook's own (``.logbook/``), else the database file, its
+    SQLite side files and the runs folder."""
+    if db_path.parent.name == DEFAULT_DIR:
+        return [db_path.parent]
+    sidecars = [db_path.with_name(db_path.name + suffix) for suffix in ("-wal", "-shm", "-journal", ".lock")]
+    return [db_path, *sidecars, runs_dir(db_path)]
+
+
+def write_own_gitignore(db_path: Path) -> Path | None:
+    """In the logbook's own folder (``.logbook/``), a ``.gitignore`` that ignores everything, so the
+    database and run folders never make the user's tree dirty. Returns the file when it wrote it."""
+    if db_path.parent.name != DEFAULT_DIR:
+        return None
+    ignore = db_path.parent / ".gitignore"
+    if ignore.exists():
+        return None
+    ignore.write_text("# Written by `logbook init`: the logbook's database and run folders are not source.\n*\n",
+                      encoding="utf-8")
+    return ignore
+
+
 def run_folder(db_path: Path, entry_slug: str, arm: str, seed: int, run_id: int) -> Path:
     """The folder of one run: its job, log, metrics stream, result and predictions."""
     return runs_dir(db_path) / entry_slug / arm / f"{seed}-r{run_id}"

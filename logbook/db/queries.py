@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from logbook.db.models import Amendment, Arm, Hypothesis, Run
+from logbook.db.models import Amendment, Arm, Audit, Hypothesis, Run
 from logbook.errors import InputError
 
 
@@ -20,6 +20,19 @@ def iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return moment.isoformat(timespec="seconds") + "Z"
+
+
+SEED_HIDDEN = "hidden until the audit ends"
+
+
+def open_audit_ids(session: Session) -> set[int]:
+    """Audits still under way: their fresh seeds stay private (committed to, not shown) until they end."""
+    return set(session.exec(select(Audit.id).where(Audit.status != "concluded")).all())
+
+
+def seed_shown(run: Run, open_audits: set[int]) -> bool:
+    """Whether a run's seed may be shown: not while it belongs to an audit that has not ended."""
+    return run.audit_id is None or run.audit_id not in open_audits
 
 
 def resolve_entry(session: Session, ref: str) -> Hypothesis:

@@ -16,9 +16,9 @@ from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
-from logbook.db.queries import arms_of, iso, resolve_entry
+from logbook.db.queries import SEED_HIDDEN, arms_of, iso, open_audit_ids, resolve_entry, seed_shown
 from logbook.engine.procinfo import HOST, is_alive
-from logbook.entries.registry import draw_seeds
+from logbook.entries.registry import draw_seeds, require_registered
 from logbook.entries.retro import rerun_gaps
 from logbook.errors import InputError
 from logbook.db.paths import runs_dir
@@ -31,8 +31,7 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None) -> list[int]
     ``extra_seeds``, that many new seeds per arm, drawn fresh and the same across arms."""
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
-        if entry.registered_at is None:
-            raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (run `logbook register {entry.slug}`)")
+        require_registered(entry)
         if rerun_gaps(entry):
             raise InputError(f"ENTRY: {entry.slug} was imported and cannot be rerun: {'; '.join(rerun_gaps(entry))}")
         arms = arms_of(session, entry.id)
@@ -169,6 +168,7 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
             ).all()
             rows = list(active) + list(reversed(done))
         counts = Counter(session.exec(select(Run.status)).all())
+        open_audits = open_audit_ids(session)
     return {
         "db": str(store.path),
         "workers": [
@@ -182,12 +182,14 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
         "counts": dict(sorted(counts.items())),
         "runs": [
             {
-                "id": run.id, "entry": slug, "entry_id": entry_id, "arm": arm, "seed": run.seed,
+                "id": run.id, "entry": slug, "entry_id": entry_id, "arm": arm,
+                **({"seed": run.seed} if seed_shown(run, open_audits) else {"seed": None, "seed_hidden": SEED_HIDDEN}),
                 "origin": run.seed_origin, "status": run.status, "attempt": run.attempt, "worker": run.worker_id,
                 "device": run.device, "gpu": run.gpu, "pid": run.pid, "started_at": iso(run.started_at),
                 "ended_at": iso(run.ended_at), "wall_time_s": run.wall_time_s, "exit_code": run.exit_code,
                 "error": (run.error_tail or "").strip().splitlines()[-1] if run.error_tail else None,
-                "final_metrics": run.final_metrics, "log_path": run.log_path,
+                "final_metrics": run.final_metrics,
+                "log_path": run.log_path if seed_shown(run, open_audits) else None,  # its folder is named by the seed
             }
             for run, arm, slug, entry_id in rows
         ],

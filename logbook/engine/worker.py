@@ -116,6 +116,15 @@ def result_fields(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def require_metric(fields: dict[str, Any], metric: str, log_tail: str) -> dict[str, Any]:
+    """A run that succeeded without ever reporting the entry's registered metric has no result to
+    judge: it fails, saying so, with its log tail (a run that diverged keeps its status)."""
+    value = (fields.get("final_metrics") or {}).get(metric)
+    if fields.get("status") != "succeeded" or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return {}
+    return {"status": "failed", "error_tail": f"no value of {metric} in the output; log tail:\n{log_tail}"}
+
+
 def insert_points(store: Store, rows: list[dict[str, Any]]) -> None:
     if rows:
         with store.begin_write() as conn:
@@ -157,7 +166,12 @@ def recover_orphans(store: Store, *, stale_after_s: float = 600.0) -> list[int]:
                 if rows:
                     session.exec(insert(MetricPoint), params=rows)
             if result is not None:
-                for key, value in result_fields(result).items():
+                fields = result_fields(result)
+                metric = session.exec(
+                    orm_select(Hypothesis.metric).join(Arm, Arm.hypothesis_id == Hypothesis.id).where(Arm.id == run.arm_id)
+                ).one()
+                log_tail = tail(Path(run.log_path)) if run.log_path else ""
+                for key, value in {**fields, **require_metric(fields, metric, log_tail)}.items():
                     setattr(run, key, value)
             else:
                 run.status = "crashed"
@@ -423,6 +437,9 @@ class WorkerLoop:
         log_tail = tail(self.log_paths.pop(run_id))
         if result is not None:  # the run finished (even if a cancel, timeout or stop came just after): keep it
             fields.update({k: v for k, v in result_fields(result).items() if v is not None or k == "error_tail"})
+            with self.store.session() as session:
+                metric = session.get(Hypothesis, entry_id).metric
+            fields.update(require_metric(fields, metric, log_tail))
         elif killed == "cancelled":
             fields.update(status="cancelled", error_tail="cancelled while running")
         elif killed == "timeout":

@@ -31,7 +31,7 @@ import os
 import secrets
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlmodel import col, select
 
@@ -112,10 +112,15 @@ def _choose_seeds(entry: Hypothesis, original: dict[str, Any]) -> tuple[int, str
                f"at α′ = {claim['alpha_adjusted']:.3g} (at least the registered {floor}, at most {AUDIT_MAX_SEEDS})")
 
 
-def start_audit(store: Store, ref: str, n_seeds: int | None = None) -> dict[str, Any]:
-    """Commit to fresh seeds and queue every arm on them at the registered commit."""
+def start_audit(store: Store, ref: str, n_seeds: int | None = None, *,
+                confirm: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Commit to fresh seeds and queue every arm on them at the registered commit.
+
+    ``confirm``, when given, is called with the number of runs once everything is checked and the
+    checkout exists, before anything is written; it raises to stop the audit.
+    """
     original = entry_verdict(store, ref, cache=False)
-    with store.session(write=True) as session:
+    with store.session() as session:
         entry = resolve_entry(session, ref)
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry to audit")
@@ -127,6 +132,11 @@ def start_audit(store: Store, ref: str, n_seeds: int | None = None) -> dict[str,
         if n_seeds is None:
             n_seeds, rule = _choose_seeds(entry, original)
         worktree = checkout(store, entry, entry.git_commit, entry.git_diff) if entry.git_commit else None
+        entry_id, n_arms = entry.id, len(arms_of(session, entry.id))
+    if confirm is not None:
+        confirm(n_seeds * n_arms)
+    with store.session(write=True) as session:
+        entry = session.get(Hypothesis, entry_id)
         used = set(session.exec(
             select(Run.seed).join(Arm, Arm.id == Run.arm_id).where(Arm.hypothesis_id == entry.id)).all())
         seeds = draw_seeds(n_seeds, exclude=used | set(entry.planned_seeds))

@@ -18,7 +18,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 ENV_VARS = ("CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED")
 
@@ -40,8 +40,12 @@ class GitInfo:
         return asdict(self)
 
 
-def capture_git(path: str | Path) -> GitInfo:
-    """The git state of the repository containing ``path`` (or GitInfo(in_repo=False))."""
+def capture_git(path: str | Path, *, exclude: Sequence[str | Path] = ()) -> GitInfo:
+    """The git state of the repository containing ``path`` (or GitInfo(in_repo=False)).
+
+    ``exclude`` names files and folders that never count as changes: the logbook's own database
+    and run folders, which live inside the repository by default and change with every run.
+    """
     try:
         import git  # GitPython: imported here so verbs that need no git stay fast
     except ImportError as exc:  # GitPython raises ImportError when no git executable is found
@@ -57,11 +61,13 @@ def capture_git(path: str | Path) -> GitInfo:
         except ValueError:  # a repository with no commit yet
             commit = None
         branch = None if repo.head.is_detached else repo.active_branch.name
-        untracked = sorted(repo.untracked_files)
+        skip = _inside(Path(root), exclude)
+        untracked = sorted(f for f in repo.untracked_files if not any(f == s or f.startswith(s + "/") for s in skip))
+        pathspec = ["--", ".", *(f":(exclude){s}" for s in skip)] if skip else []
         if commit is not None:
-            diff = repo.git.diff("HEAD", "--binary")
+            diff = repo.git.diff("HEAD", "--binary", *pathspec)
         else:
-            diff = repo.git.diff("--cached", "--binary")
+            diff = repo.git.diff("--cached", "--binary", *pathspec)
         if diff and not diff.endswith("\n"):
             diff += "\n"  # GitPython strips the final newline; `git apply` needs it
         dirty = bool(diff) or bool(untracked)
@@ -73,6 +79,32 @@ def capture_git(path: str | Path) -> GitInfo:
         return GitInfo(in_repo=True, root=repo.working_tree_dir, error=f"git failed: {exc.stderr or exc}".strip())
     finally:
         repo.close()
+
+
+def _inside(root: Path, paths: Sequence[str | Path]) -> list[str]:
+    """``paths`` that lie inside ``root``, as POSIX paths relative to it (others are dropped)."""
+    inside = []
+    root = root.resolve()
+    for path in paths:
+        try:
+            inside.append(Path(path).resolve().relative_to(root).as_posix())
+        except ValueError:
+            continue
+    return [p for p in inside if p not in ("", ".")]
+
+
+def describe_tree(dirty: bool | None, diff: str | None, untracked: Sequence[str] | None) -> str:
+    """How the working tree stood at registration, in words: one wording for every screen."""
+    if dirty is None:
+        return "git state unknown"
+    if not dirty:
+        return "clean tree"
+    parts = []
+    if diff:
+        parts.append(f"{diff.count(chr(10))} diff lines")
+    if untracked:
+        parts.append(f"{len(untracked)} untracked files")
+    return "dirty (" + ", ".join(parts) + ")" if parts else "dirty"
 
 
 def head_commit(path: str | Path) -> str | None:

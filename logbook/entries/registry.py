@@ -27,12 +27,13 @@ from sqlmodel import Session, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Amendment, Arm, Hypothesis, utcnow
+from logbook.db.paths import own_paths
 from logbook.db.queries import (
     amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
 )
 from logbook.entries.file import EntrySpec, validate
 from logbook.errors import InputError
-from logbook.entries.provenance import GitInfo, capture_environment, capture_git
+from logbook.entries.provenance import GitInfo, capture_environment, capture_git, describe_tree
 from logbook.entries.retro import RETRO_NOTE, rerun_gaps
 
 REGISTRATION_SCHEMA = "logbook.registration/1"
@@ -148,7 +149,7 @@ def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
 
 def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | None = None) -> Hypothesis:
     """Lock a draft: record provenance, draw the planned seeds and hash the registered content."""
-    git = capture_git(cwd) if git is None else git
+    git = capture_git(cwd, exclude=own_paths(store.path)) if git is None else git
     environment = capture_environment(gpus=False)
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
@@ -174,6 +175,26 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
         session.commit()
         session.refresh(entry)
         return entry
+
+
+def require_registered(entry: Hypothesis) -> None:
+    """Refuse a draft where only a registered entry makes sense (running it, above all)."""
+    if entry.registered_at is None:
+        raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (run `logbook register {entry.slug}`)")
+
+
+def registered_diff(store: Store, ref: str) -> dict[str, Any]:
+    """The uncommitted changes recorded when ENTRY was registered: the patch against its commit
+    (appliable with ``git apply``), and the untracked files, which are listed but not recorded."""
+    with store.session() as session:
+        entry = resolve_entry(session, ref)
+        if entry.registered_at is None:
+            raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (nothing recorded yet)")
+        return {
+            "entry": entry.slug, "commit": entry.git_commit, "diff": entry.git_diff or "",
+            "untracked": list(entry.git_untracked or []),
+            "tree": describe_tree(entry.git_dirty, entry.git_diff, entry.git_untracked),
+        }
 
 
 def verify_registration(entry: Hypothesis) -> bool | None:
@@ -313,6 +334,7 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
                 "dirty": entry.git_dirty,
                 "diff_lines": entry.git_diff.count("\n") if entry.git_diff else 0,
                 "untracked": list(entry.git_untracked or []),
+                "tree": describe_tree(entry.git_dirty, entry.git_diff, entry.git_untracked),
             },
             "amendments": [amendment_dict(a) for a in amendments],
             "runs": dict(sorted(counts.items())),

@@ -17,7 +17,8 @@ from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
-from logbook.db.queries import iso, runs_of
+from logbook.db.queries import iso, open_audit_ids, runs_of, seed_shown
+from logbook.entries.provenance import describe_tree
 from logbook.entries.registry import entry_detail
 from logbook.db.runstatus import ACTIVE, FINISHED
 from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
@@ -88,8 +89,9 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
     verdict = entry_verdict(store, ref, cache=True)
     with store.session() as session:
         pairs = runs_of(session, entry_id)
+        open_audits = open_audit_ids(session)
     runs = [
-        {"id": run.id, "arm": arm.name, "seed": run.seed, "origin": run.seed_origin, "status": run.status,
+        {"id": run.id, "arm": arm.name, "seed": run.seed if seed_shown(run, open_audits) else None, "origin": run.seed_origin, "status": run.status,
          "value": (run.final_metrics or {}).get(detail["metric"]), "wall_time_s": run.wall_time_s,
          "device": run.device, "attempt": run.attempt, "error": (run.error_tail or "").strip().splitlines()[-1:] or [""]}
         for arm, run in pairs
@@ -147,6 +149,7 @@ def run_view(store: Store, run_id: int, log_lines: int = 40) -> dict[str, Any]:
         run = session.get(Run, run_id)
         arm = session.get(Arm, run.arm_id)
         entry = session.get(Hypothesis, arm.hypothesis_id)
+        shown = seed_shown(run, open_audit_ids(session))
         points = session.exec(select(MetricPoint.name, MetricPoint.step, MetricPoint.value)
                               .where(MetricPoint.run_id == run_id).order_by(MetricPoint.name, MetricPoint.step)).all()
     curves: dict[str, list[float]] = defaultdict(list)
@@ -157,11 +160,13 @@ def run_view(store: Store, run_id: int, log_lines: int = 40) -> dict[str, Any]:
         log = "\n".join(Path(run.log_path).read_text(errors="replace").splitlines()[-log_lines:])
     duration = run.wall_time_s
     return {
-        "id": run.id, "entry": entry.slug, "entry_id": entry.id, "arm": arm.name, "seed": run.seed, "status": run.status,
+        "id": run.id, "entry": entry.slug, "entry_id": entry.id, "arm": arm.name, "seed": run.seed if shown else None,
+        "status": run.status,
         "origin": run.seed_origin, "attempt": run.attempt, "device": run.device, "gpu": run.gpu, "duration_s": duration,
         "started_at": iso(run.started_at), "ended_at": iso(run.ended_at), "final_metrics": run.final_metrics or {},
         "error": run.error_tail, "log": log, "curves": dict(curves), "commit": run.git_commit or entry.git_commit,
-        "diff": entry.git_diff or "", "environment": run.environment or {}, "determinism": run.determinism or {},
+        "diff": entry.git_diff or "", "tree": describe_tree(entry.git_dirty, entry.git_diff, entry.git_untracked),
+        "environment": run.environment or {}, "determinism": run.determinism or {},
         "batch_size": run.batch_size,
     }
 

@@ -32,6 +32,14 @@ class QueueLoaded(Message):
         self.info = info
 
 
+class LaunchPreviewed(Message):
+    """What an action that queues runs would execute was worked out; the person confirms it next."""
+
+    def __init__(self, what: str, kwargs: dict[str, Any], lines: list[str], unconfirmed: list[Any]):
+        super().__init__()
+        self.what, self.kwargs, self.lines, self.unconfirmed = what, kwargs, lines, unconfirmed
+
+
 class ActionFinished(Message):
     """An action (run, cancel, export, ...) completed; ``text`` says what happened."""
 

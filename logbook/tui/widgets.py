@@ -14,6 +14,11 @@ VERDICT_STYLES = {
 }
 
 
+def seed_text(seed: int | None) -> str:
+    """A run's seed for display: audit seeds stay hidden (None) until their audit ends."""
+    return "hidden" if seed is None else str(seed)
+
+
 def badge(verdict: str) -> Text:
     return Text(f" {verdict.upper()} ", style=VERDICT_STYLES.get(verdict, "bold"))
 

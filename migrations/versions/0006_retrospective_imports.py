@@ -1,7 +1,7 @@
 """Entries imported from other trackers: hypothesis.retrospective, hypothesis.import_source, run.source_id.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0009
 Create Date: 2026-11-23
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from logbook.export.markdown import arm_rows
 from logbook.db.runstatus import ACTIVE, RETRYABLE
-from logbook.tui.messages import ActionFinished, EntryLoaded
+from logbook.tui.messages import ActionFinished, EntryLoaded, LaunchPreviewed
 from logbook.tui.screens.base import BaseScreen
-from logbook.tui.screens.modals import FormScreen
-from logbook.tui.widgets import Distribution, badge, number, retro_badge, sparkline
+from logbook.tui.screens.modals import ConfirmScreen, FormScreen
+from logbook.tui.widgets import Distribution, badge, number, retro_badge, seed_text, sparkline
 
 
 def trimmed(text: Text) -> Text:
@@ -87,7 +87,7 @@ class EntryScreen(BaseScreen):
         table.clear()
         for r in view["runs"]:
             style = "red" if r["status"] in RETRYABLE else ("yellow" if r["status"] in ACTIVE else "")
-            table.add_row(str(r["id"]), r["arm"], str(r["seed"]), r["origin"], Text(r["status"], style=style),
+            table.add_row(str(r["id"]), r["arm"], seed_text(r["seed"]), r["origin"], Text(r["status"], style=style),
                           number(r["value"]), number(r["wall_time_s"], 3), Text(r["error"][0][:40], style="dim"),
                           key=str(r["id"]))
         if table.row_count:
@@ -111,7 +111,7 @@ class EntryScreen(BaseScreen):
                     f" · {e['seeds']} seeds per arm · trainer {e['trainer'].get('name') or ('command' if e['trainer'].get('command') else 'none')}\n", style="dim")
         git = e["git"]
         if e["registered_at"]:
-            where = (f"commit {(git['commit'] or 'none')[:12]}" + (" (dirty)" if git["dirty"] else " (clean)")
+            where = (f"commit {(git['commit'] or 'none')[:12]}" + f" ({git['tree']})"
                      if git["in_repo"] else "outside git")
             ok = "verified" if e["registration_verified"] else "DOES NOT MATCH"
             text.append(f"registered {e['registered_at']} at {where} · hash {e['registration_hash'][:16]}… {ok}\n", style="dim")
@@ -196,10 +196,36 @@ class EntryScreen(BaseScreen):
     # ---- actions: each runs in a thread worker and reports what it did ----------------------
 
     @work(thread=True, group="action", exit_on_error=False)
-    def act(self, what: str, **kwargs: Any) -> None:
-        from logbook.engine import queue
+    def preview(self, what: str, **kwargs: Any) -> None:
+        """Work out what an action that queues runs would execute, for the confirmation dialog."""
+        from logbook.engine.confirm import preview, queued_count
 
         store, ref = self.app.store, str(self.entry_id)
+        shown = preview(store, ref, runs=queued_count(store, ref, what, kwargs.get("extra")))
+        lines = shown.lines() if shown.commands else [
+            f"{shown.entry}: trainer {self.view['entry']['trainer'].get('name') if self.view else ''} (installed plugin)",
+            *shown.lines()[1:],
+        ]
+        if what == "audit":
+            lines.append("  fresh seeds per arm chosen at start (power 0.9), hidden until the audit ends")
+        self.post_message(LaunchPreviewed(what, kwargs, lines, shown.unconfirmed))
+
+    def on_launch_previewed(self, message: LaunchPreviewed) -> None:
+        titles = {"run": "Queue these runs?", "requeue": "Requeue these runs?", "audit": "Start an audit?"}
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act(message.what, confirmed=message.unconfirmed, **message.kwargs)
+
+        self.app.push_screen(ConfirmScreen(titles[message.what], "\n".join(message.lines)), answered)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def act(self, what: str, confirmed: list | None = None, **kwargs: Any) -> None:
+        from logbook.engine import queue
+        from logbook.engine.confirm import record_confirmation
+
+        store, ref = self.app.store, str(self.entry_id)
+        record_confirmation(store, confirmed or [])
         if what == "run":
             ids = queue.enqueue(store, ref, kwargs.get("extra"))
             pid = queue.ensure_worker(store)
@@ -234,12 +260,12 @@ class EntryScreen(BaseScreen):
         self.load()
 
     def action_run(self) -> None:
-        self.act("run")
+        self.preview("run")
 
     def action_add_seeds(self) -> None:
         def submitted(values: dict | None) -> None:
             if values and values["seeds"].strip().isdigit():
-                self.act("run", extra=int(values["seeds"]))
+                self.preview("run", extra=int(values["seeds"]))
             elif values is not None:
                 self.notify("expected a whole number of seeds per arm", severity="error")
 
@@ -250,7 +276,7 @@ class EntryScreen(BaseScreen):
         self.act("cancel")
 
     def action_requeue(self) -> None:
-        self.act("requeue")
+        self.preview("requeue")
 
     def action_amend(self) -> None:
         def submitted(values: dict | None) -> None:
@@ -265,4 +291,4 @@ class EntryScreen(BaseScreen):
         self.act("export")
 
     def action_audit(self) -> None:
-        self.act("audit")
+        self.preview("audit")

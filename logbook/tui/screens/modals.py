@@ -46,6 +46,25 @@ class ErrorScreen(ModalScreen[bool]):
         self.dismiss(answer and self.retry)
 
 
+class ConfirmScreen(ModalScreen[bool]):
+    """Shows what an action would run (commands, runs, hours); y or Enter confirms, n or Esc cancels."""
+
+    BINDINGS = [Binding("y,enter", "answer(True)", "Run"), Binding("n,escape", "answer(False)", "Cancel")]
+
+    def __init__(self, title: str, text: str):
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Label(self.title_text, classes="card-title")
+            yield Static(self.text, id="confirm-text", markup=False)
+            yield Static("y / Enter: run   n / Esc: cancel", classes="hint")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
 class FormScreen(ModalScreen[dict | None]):
     """A few labelled inputs; Enter on the last submits their values, Esc cancels."""
 

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from logbook.db.runstatus import ACTIVE
 from logbook.tui.messages import QueueLoaded
 from logbook.tui.screens.base import BaseScreen
-from logbook.tui.widgets import number
+from logbook.tui.widgets import number, seed_text
 
 
 class QueueScreen(BaseScreen):
@@ -59,7 +59,7 @@ class QueueScreen(BaseScreen):
             elapsed = (now - datetime.fromisoformat(r["started_at"].replace("Z", "+00:00"))).total_seconds() if r["started_at"] else None
             past = typical.get((r["entry"], r["arm"]))
             left = max(0.0, sum(past) / len(past) - (elapsed or 0)) if past else None
-            table.add_row(str(r["id"]), r["entry"][:24], r["arm"], str(r["seed"]), r["status"],
+            table.add_row(str(r["id"]), r["entry"][:24], r["arm"], seed_text(r["seed"]), r["status"],
                           (r["device"] or "–") + (f":{r['gpu']}" if r["gpu"] else ""),
                           "–" if elapsed is None else f"{elapsed:.0f}s", "–" if left is None else f"~{number(left, 3)}s",
                           key=str(r["id"]))

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Header, RichLog, Static
 
 from logbook.tui.messages import RunLoaded
 from logbook.tui.screens.base import BaseScreen
-from logbook.tui.widgets import number, sparkline
+from logbook.tui.widgets import number, seed_text, sparkline
 
 
 class RunScreen(BaseScreen):
@@ -47,10 +47,10 @@ class RunScreen(BaseScreen):
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         r = message.view
-        self.title, self.sub_title = f"run {r['id']}", f"{r['entry']} / {r['arm']} / seed {r['seed']}"
+        self.title, self.sub_title = f"run {r['id']}", f"{r['entry']} / {r['arm']} / seed {seed_text(r['seed'])}"
         summary = Text()
         summary.append(f"{r['status']}", style="bold red" if r["status"] in ("failed", "crashed", "diverged") else "bold")
-        summary.append(f" · seed {r['seed']} ({r['origin']}, attempt {r['attempt']}) · device {r['device'] or '–'}"
+        summary.append(f" · seed {seed_text(r['seed'])} ({r['origin']}, attempt {r['attempt']}) · device {r['device'] or '–'}"
                        + (f":{r['gpu']}" if r["gpu"] else "") + f" · {number(r['duration_s'], 3)} s"
                        + (f" · batch of {r['batch_size']}" if r["batch_size"] and r["batch_size"] > 1 else "") + "\n")
         summary.append(f"started {r['started_at'] or '–'} · ended {r['ended_at'] or '–'}\n", style="dim")
@@ -76,13 +76,10 @@ class RunScreen(BaseScreen):
         env = r["environment"]
         text = Text()
         text.append(f"commit {r['commit'] or 'none'}", style="bold")
-        if r["diff"]:
-            text.append(f" · registered with uncommitted changes ({r['diff'].count(chr(10))} diff lines):\n")
-            for line in r["diff"].splitlines()[:15]:
-                style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                text.append(line[:110] + "\n", style=style)
-        else:
-            text.append(" · clean tree at registration\n")
+        text.append(f" · {r['tree']} at registration\n")
+        for line in r["diff"].splitlines()[:15]:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            text.append(line[:110] + "\n", style=style)
         torch = env.get("torch") or {}
         text.append(f"python {env.get('python', '–')} · {env.get('platform', '–')} · host {env.get('host', '–')}"
                     + (f" · torch {torch.get('version')}" if torch else "") + "\n", style="dim")
