@@ -16,7 +16,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, backup, demo, entries, exports, runs, schema, verdicts, verify
+from logbook.cli import audits, backup, demo, entries, exports, imports, runs, schema, verdicts, verify
 from logbook.errors import InputError, LogbookError
 
 
@@ -49,6 +49,7 @@ for _verb in (
     exports.export,
     verify.verify,
     backup.backup,
+    imports.import_cmd,
     demo.demo,
     schema.schema_cmd,
 ):

@@ -170,10 +170,17 @@ def _show_text(d: dict[str, Any]) -> None:
 
     delta = delta_text(d)
     say(f"{d['title']}  [{d['id']}: {d['slug']}]")
+    if d.get("retrospective"):
+        source = d["import_source"] or {}
+        where = source.get("experiment") or source.get("location")
+        say(click.style(" RETROSPECTIVE ", fg="black", bg="magenta", bold=True)
+            + f" imported from {source.get('kind')} {where} at {source.get('imported_at')}: {d['retrospective_note']}")
+        if d["rerun_missing"]:
+            say(f"  cannot be audited: {'; '.join(d['rerun_missing'])}")
     say(f"  hypothesis : {d['hypothesis']}")
     say(f"  metric     : {d['metric']} ({arrow}); δ = {delta}; α = {d['alpha']:g}")
     say(f"  seeds      : {d['seeds']} per arm" + (f" {d['planned_seeds']}" if d["planned_seeds"] else ""))
-    trainer = d["trainer"].get("name") or f"command: {d['trainer'].get('command')}"
+    trainer = d["trainer"].get("name") or (f"command: {d['trainer']['command']}" if d["trainer"].get("command") else "none (imported)")
     say(f"  trainer    : {trainer}")
     for arm in d["arms"]:
         config = json.dumps(arm["config"], sort_keys=True)

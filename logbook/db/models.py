@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, MetaData, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, MetaData, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 # Constraint names are derived from this convention so that batch migrations on SQLite (which
@@ -89,6 +89,9 @@ class Hypothesis(SQLModel, table=True):
     git_diff: Optional[str] = None
     git_untracked: Optional[list] = _json(nullable=True)
     environment: Optional[dict] = _json(nullable=True)
+    # Imported from another tracker after the results existed (not pre-registered); where from.
+    retrospective: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    import_source: Optional[dict] = _json(nullable=True)
 
 
 class Arm(SQLModel, table=True):
@@ -195,6 +198,7 @@ class Run(SQLModel, table=True):
     slurm_state: Optional[str] = None  # as sacct last reported it (PENDING, RUNNING, TIMEOUT, ...)
     node: Optional[str] = None
     slurm_requeues: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    source_id: Optional[str] = None  # the run's id in the tracker it was imported from
 
 
 class MetricPoint(SQLModel, table=True):

@@ -22,6 +22,7 @@ from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_a
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.registry import draw_seeds, require_registered
+from logbook.entries.retro import rerun_gaps
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
 from logbook.db.runstatus import ACTIVE, RETRYABLE
@@ -46,6 +47,8 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
         require_registered(entry)
+        if rerun_gaps(entry):
+            raise InputError(f"ENTRY: {entry.slug} was imported and cannot be rerun: {'; '.join(rerun_gaps(entry))}")
         arms = arms_of(session, entry.id)
         existing = session.exec(
             select(Run.arm_id, Run.seed).join(Arm, Arm.id == Run.arm_id).where(Arm.hypothesis_id == entry.id)

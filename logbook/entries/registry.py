@@ -34,6 +34,7 @@ from logbook.entries.file import EntrySpec, parse_text, validate
 from logbook.entries.pilot import resolve_pilot_delta
 from logbook.errors import InputError
 from logbook.entries.provenance import GitInfo, capture_environment, capture_git, describe_tree
+from logbook.entries.retro import RETRO_NOTE, rerun_gaps
 
 REGISTRATION_SCHEMA = "logbook.registration/1"
 AMENDABLE = ("title", "hypothesis", "notes", "tags", "seeds", "min_effect", "alpha")
@@ -380,4 +381,8 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             "runs": dict(sorted(counts.items())),
             "slurm_requeues": int(requeues),
             "source_path": entry.source_path,
+            "retrospective": bool(entry.retrospective),
+            "retrospective_note": RETRO_NOTE if entry.retrospective else None,
+            "import_source": entry.import_source,
+            "rerun_missing": rerun_gaps(entry),
         }

@@ -27,6 +27,7 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, utcnow
 from logbook.db.runstatus import FINISHED
 from logbook.entries.chain import integrity_fields
+from logbook.entries.retro import mark_verdict
 from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
 from logbook.stats import family_verdicts
 from logbook.stats.churn import between_arms, prediction_difference, top1_churn, within_arm
@@ -219,6 +220,7 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
         if len(comparisons) == 1:
             # One candidate: its fields also sit at the top level, for simple scripts.
             result = {**comparisons[0].to_dict(), **result}
+        result = mark_verdict(result, entry)
         detail = {
             "verdict": headline, "interval": interval,
             "comparisons": [

@@ -114,6 +114,8 @@ def gather(store: Store, entry_id: int) -> dict[str, Any]:
             row[name] = value
         if detail["metric"] not in row:
             row[detail["metric"]] = None
+        if detail["retrospective"]:
+            row["retrospective"] = detail["retrospective_note"]
         comparison = comparisons.get(arm_name)
         row["verdict"] = comparison["verdict"] if comparison else verdict["verdict"]
         rows.append(row)

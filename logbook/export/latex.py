@@ -55,6 +55,8 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], command: str 
     sub = "sub" + command
     out = [LOCATE, f"\\{command}{{{tex(e['title'])}}}\\label{{{label(slug)}}}", ""]
     out.append(f"\\textbf{{Verdict: {v['verdict']}.}}")
+    if e.get("retrospective"):
+        out.append(f"\\emph{{Retrospective: {tex(e['retrospective_note'])}.}}")
     for c in v["comparisons"]:
         out.append(f"{tex(c['candidate_name'])} vs {tex(c['baseline_name'])}: \\emph{{{c['verdict']}}} "
                    f"({tex(c['detail'])}). {tex(c['sentence'])}")

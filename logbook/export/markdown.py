@@ -69,6 +69,10 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
     h = "#" * level
     lines = [f"{h} {md(e['title'])}", ""]
     lines += [f"**Verdict: {v['verdict'].upper()}**", ""]
+    if e.get("retrospective"):
+        source = e["import_source"] or {}
+        lines += [f"*Retrospective: imported from {md(source.get('kind') or '')} {md(source.get('experiment') or source.get('location') or '')}; "
+                  f"{md(e['retrospective_note'])}.*", ""]
     for c in v["comparisons"]:
         lines.append(f"- {md(c['candidate_name'])} vs {md(c['baseline_name'])}: **{c['verdict']}** ({md(c['detail'])}). {md(c['sentence'])}")
     lines.append("")

@@ -34,6 +34,7 @@ def entry_rows(store: Store) -> list[dict[str, Any]]:
         entries = session.exec(select(
             Hypothesis.id, Hypothesis.slug, Hypothesis.title, Hypothesis.metric, Hypothesis.goal, Hypothesis.seeds_per_arm,
             Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, Hypothesis.updated_at,
+            Hypothesis.retrospective,
         ).order_by(Hypothesis.id)).all()
         arm_counts = dict(session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all())
         # One pass over the runs (joined through ix_run_arm_id) for every per-entry figure.
@@ -59,8 +60,8 @@ def entry_rows(store: Store) -> list[dict[str, Any]]:
             "ci_low": None if best is None else best.get("ci_low"),
             "ci_high": None if best is None else best.get("ci_high"),
             "verdict": e.verdict or "pending", "status": e.status, "tags": list(e.tags or []),
-            "last_activity": last,
-            "haystack": f"{e.title} {e.slug} {e.metric}".lower(),
+            "last_activity": last, "retrospective": bool(e.retrospective),
+            "haystack": f"{e.title} {e.slug} {e.metric}{' retrospective' if e.retrospective else ''}".lower(),
         })
     return rows
 

@@ -56,3 +56,11 @@ class EntriesFiltered(Message):
         self.query = query
         self.rows = rows
         self.generation = generation
+
+
+class ImportPreviewed(Message):
+    """A source was read and checked for the import dialog; nothing is written yet."""
+
+    def __init__(self, values: dict[str, str], options: Any, data: Any):
+        super().__init__()
+        self.values, self.options, self.data = values, options, data

@@ -23,6 +23,11 @@ def badge(verdict: str) -> Text:
     return Text(f" {verdict.upper()} ", style=VERDICT_STYLES.get(verdict, "bold"))
 
 
+def retro_badge(short: bool = False) -> Text:
+    """The mark of an entry imported after its results existed (not pre-registered)."""
+    return Text(" R " if short else " RETROSPECTIVE ", style="bold black on magenta")
+
+
 def number(x: Any, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"

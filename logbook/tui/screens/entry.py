@@ -18,7 +18,7 @@ from logbook.db.runstatus import ACTIVE, RETRYABLE
 from logbook.tui.messages import ActionFinished, EntryLoaded, LaunchPreviewed
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ConfirmScreen, FormScreen
-from logbook.tui.widgets import Distribution, badge, number, seed_text, sparkline
+from logbook.tui.widgets import Distribution, badge, number, retro_badge, seed_text, sparkline
 
 
 def trimmed(text: Text) -> Text:
@@ -99,11 +99,19 @@ class EntryScreen(BaseScreen):
     def card(e: dict[str, Any], v: dict[str, Any]) -> Text:
         text = Text()
         text.append(terminal(e["title"]) + "\n", style="bold")
+        if e.get("retrospective"):
+            source = e["import_source"] or {}
+            text.append_text(retro_badge())
+            text.append(terminal(f" imported from {source.get('kind')} {source.get('experiment') or source.get('location')}: "
+                                 f"{e['retrospective_note']}") + "\n", style="magenta")
+            if e["rerun_missing"]:
+                text.append(terminal(f"cannot be audited: {'; '.join(e['rerun_missing'])}") + "\n", style="dim")
         text.append(terminal(e["hypothesis"], multiline=True) + "\n")
         direction = "lower is better" if e["goal"] == "minimize" else "higher is better"
+        trainer = e["trainer"].get("name") or ("command" if e["trainer"].get("command") else "none (imported)")
         text.append(terminal(f"{e['metric']} ({direction}) · δ = {delta_text(e, number)} · α = {number(e['alpha'])}, "
                              f"family of {v['family_size']} · {e['seeds']} seeds per arm · "
-                             f"trainer {e['trainer'].get('name') or 'command'}") + "\n", style="dim")
+                             f"trainer {trainer}") + "\n", style="dim")
         git = e["git"]
         if e["registered_at"]:
             where = (f"commit {(git['commit'] or 'none')[:12]}" + f" ({git['tree']})"

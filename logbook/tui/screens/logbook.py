@@ -21,7 +21,7 @@ from logbook.tui.data import entry_rows, matches
 from logbook.tui.messages import ActionFinished, EntriesFiltered, EntriesLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ErrorScreen
-from logbook.tui.widgets import badge, number
+from logbook.tui.widgets import badge, number, retro_badge
 
 COLUMNS = {"#": 5, "title": 30, "verdict": 14, "effect [interval]": 26, "seeds": 9, "metric": 14, "arms": 4, "status": 10,
            "last activity": 16}  # fixed widths: the table never re-measures its cells while filtering
@@ -38,6 +38,7 @@ class LogbookScreen(BaseScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("s", "sort", "Sort"),
         Binding("n", "new_entry", "New"),
+        Binding("i", "import_runs", "Import", show=False),
         Binding("Q", "app.queue", "Queue"),
     ]
 
@@ -105,10 +106,12 @@ class LogbookScreen(BaseScreen):
             arrow = "↓" if r["goal"] == "minimize" else "↑"
             effect = "–" if r["effect"] is None else f"{number(r['effect'], 3)} [{number(r['ci_low'], 3)}, {number(r['ci_high'], 3)}]"
             seeds = f"{r['done']}/{r['planned']}" + (f" +{r['active']}" if r["active"] else "")
+            width = TITLE_WIDTH - 4 if r.get("retrospective") else TITLE_WIDTH
             title = terminal(r["title"])
-            title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 1] + "…"
+            title = title if len(title) <= width else title[: width - 1] + "…"
+            title_cell = Text.assemble(retro_badge(short=True), " ", title) if r.get("retrospective") else Text(title)
             table.add_row(
-                str(r["id"]), Text(title), badge(r["verdict"]), effect, seeds, Text(terminal(f"{r['metric']} {arrow}")),
+                str(r["id"]), title_cell, badge(r["verdict"]), effect, seeds, Text(terminal(f"{r['metric']} {arrow}")),
                 str(r["arms"]), r["status"], (r["last_activity"] or "")[:16].replace("T", " "), key=str(r["id"]),
             )
         if current is not None and current in table.rows:
@@ -173,6 +176,11 @@ class LogbookScreen(BaseScreen):
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
         self.query_one(DataTable).focus()
+
+    def action_import_runs(self) -> None:
+        from logbook.tui.screens.importer import ImportScreen
+
+        self.app.push_screen(ImportScreen(), lambda entry_id: self.load() if entry_id else None)
 
     # ---- new entry: $EDITOR on a template, validated with the CLI's messages -----------------
 

@@ -11,6 +11,7 @@ from textual.widgets import Input, Label, Static
 KEYS = """\
 Logbook            Enter open entry   / filter (words, tag:X, verdict:X)   s sort
                    n new entry        Q queue                               t light/dark
+                   i import runs from MLflow, TensorBoard, W&B or a CSV (retrospective)
 Entry              r run planned seeds   + add seeds   c cancel   R requeue failed
                    m amend   e export (Markdown)   u audit   Enter open run   Esc back
 Run                d diff environment against another run   Esc back
