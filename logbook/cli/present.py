@@ -30,11 +30,18 @@ def print_verdict(v: dict[str, Any]) -> None:
         f"[{fmt_num(v['ci_low'])}, {fmt_num(v['ci_high'])}]; δ = {fmt_num(v['delta'])} ({v['delta_source']}); "
         f"α = {v['alpha']:g}, α′ = {v['alpha_adjusted']:.3g} (family of {v['family_size']})"
     )
+    # Beside an anytime interval a fixed-n p-value would tell the user when to stop: not shown.
+    p_text = "" if v.get("p_value") is None else f"p (Δ > 0) = {fmt_num(v['p_value'])}, Holm {fmt_num(v['p_value_holm'])}; "
     click.echo(
-        f"  p (Δ > 0) = {fmt_num(v['p_value'])}, Holm {fmt_num(v['p_value_holm'])}; P(C > B) = {fmt_num(v['prob_improvement'])}"
+        f"  {p_text}P(C > B) = {fmt_num(v['prob_improvement'])}"
         f" ({v['prob_improvement_method']}); bootstrap CI [{fmt_num(v['bootstrap_low'])}, {fmt_num(v['bootstrap_high'])}]; "
         f"IQM difference {fmt_num(v['iqm_difference'])}"
     )
+    if v.get("skew_widened"):
+        click.echo(
+            f"  skew widened the interval (sample skewness: baseline {fmt_num(v.get('skewness_baseline'))}, "
+            f"candidate {fmt_num(v.get('skewness_candidate'))})"
+        )
     for role, key, excl in (("baseline", "baseline", "excluded_baseline"), ("candidate", "candidate", "excluded_candidate")):
         s = v[key]
         click.echo(
@@ -42,4 +49,15 @@ def print_verdict(v: dict[str, Any]) -> None:
             f"median {fmt_num(s['median'])}  IQM {fmt_num(s['iqm'])}  range [{fmt_num(s['min'])}, {fmt_num(s['max'])}]"
         )
     if v["verdict"] == "inconclusive" and v.get("seeds_needed"):
-        click.echo(f"  seeds per arm that would likely settle it: {v['seeds_needed']} (power 0.8 at the observed spread)")
+        click.echo(
+            f"  seeds per arm that would likely settle it: {v['seeds_needed']} (probability 0.8 of a positive or negative "
+            "by this rule with the anytime interval a top-up uses, at the observed effect and spread)"
+        )
+
+
+def print_post_hoc(post_hoc: dict[str, Any]) -> None:
+    """The exploratory reading after post hoc amendments, labelled, never as the entry's verdict."""
+    r = post_hoc["reading"]
+    click.echo(f"  exploratory, {post_hoc['label']} (not the entry's verdict): {r['verdict']}")
+    for c in r["comparisons"]:
+        click.echo(f"    {c['candidate_name']}: {c['verdict']} ({c['detail']}). {c['sentence']}")

@@ -58,16 +58,42 @@ def parse_summary(text: str, option: str) -> tuple[float, float, int]:
     return mean, sd, n
 
 
-def parse_delta(text: str | None) -> float | None:
+DELTA_REQUIRED = (
+    "--delta: expected δ, the smallest effect worth claiming, in metric units (e.g. --delta 0.01); it has no "
+    "default because a δ taken from the values being judged moves with them and turns real improvements negative"
+)
+
+
+def parse_delta(text: str | None) -> float:
+    """δ from the command line: required, a number ≥ 0 in metric units."""
     if text is None or text.strip().lower() == "auto":
-        return None
+        raise InputError(DELTA_REQUIRED)
     try:
         value = float(text)
     except ValueError as exc:
-        raise InputError(f"--delta: expected a number ≥ 0 in metric units, or auto, got {text!r}") from exc
+        raise InputError(f"--delta: expected a number ≥ 0 in metric units, got {text!r}") from exc
     if not math.isfinite(value) or value < 0:
-        raise InputError(f"--delta: expected a number ≥ 0 in metric units, or auto, got {text!r}")
+        raise InputError(f"--delta: expected a number ≥ 0 in metric units, got {text!r}")
     return value
+
+
+def print_entry_verdict(result: dict[str, Any]) -> None:
+    """An entry's verdict: headline, interval choice, notes, every comparison, then any post hoc
+    reading, labelled as such and never as the entry's verdict."""
+    from logbook.cli.present import print_post_hoc
+
+    label = " (exploratory)" if result.get("exploratory") else ""
+    click.echo(f"{result['title']} [{result['id']}: {result['entry']}]  overall: {result['verdict']}{label}")
+    if result.get("exploratory"):
+        click.echo(f"  exploratory: {result['exploratory_reason']}")
+    click.echo(f"  interval: {result['interval']} ({result['interval_reason']})")
+    for amendment in result["amended"]:
+        when = " after results" if amendment.get("post_hoc") else ""
+        click.echo(f"  note: amended{when} {amendment['field']} {amendment['old']!r} -> {amendment['new']!r} ({amendment['reason']})")
+    for comparison in result["comparisons"]:
+        print_verdict(comparison)
+    if result.get("post_hoc"):
+        print_post_hoc(result["post_hoc"])
 
 
 def check_alpha(alpha: float) -> None:
@@ -79,12 +105,12 @@ def check_alpha(alpha: float) -> None:
 @click.argument("entry", required=False)
 @click.option("--baseline-file", type=click.Path(path_type=Path, dir_okay=False), help="Baseline values, one per line.")
 @click.option("--candidate-file", type=click.Path(path_type=Path, dir_okay=False), help="Candidate values, one per line.")
-@click.option("--delta", "delta_text", help="δ, the smallest effect worth claiming, in metric units (default: auto).")
+@click.option("--delta", "delta_text", help="Files: δ, the smallest effect worth claiming, in metric units (required).")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--lower-is-better", is_flag=True, help="The metric improves downwards (a loss).")
 @click.option("--family-size", type=click.IntRange(min=1), default=1, show_default=True, help="Candidates tried in this family.")
 @click.option("--anytime", is_flag=True, help="Files only: use the anytime-valid interval (seeds were added after looking).")
-@click.option("--planned-n", type=click.IntRange(min=2), help="Files only, with --anytime: seeds per arm originally planned.")
+@click.option("--planned-n", type=click.IntRange(min=2), help="Files only, required with --anytime: seeds per arm planned before looking.")
 @json_option
 @click.pass_context
 def verdict_cmd(
@@ -103,17 +129,16 @@ def verdict_cmd(
         if as_json:
             emit_json(result)
             return
-        click.echo(f"{result['title']} [{result['id']}: {result['entry']}]  overall: {result['verdict']}")
-        click.echo(f"  interval: {result['interval']} ({result['interval_reason']})")
-        for amendment in result["amended"]:
-            click.echo(f"  note: amended {amendment['field']} {amendment['old']!r} -> {amendment['new']!r} ({amendment['reason']})")
-        for comparison in result["comparisons"]:
-            print_verdict(comparison)
+        print_entry_verdict(result)
         return
     if not (baseline_file and candidate_file):
         raise InputError("verdict: expected an ENTRY, or both --baseline-file and --candidate-file")
     check_alpha(alpha)
     delta = parse_delta(delta_text)
+    if anytime and planned_n is None:
+        raise InputError("--anytime: expected --planned-n too (the seeds per arm planned before looking: the interval is tuned to it)")
+    if planned_n is not None and not anytime:
+        raise InputError("--planned-n: expected only with --anytime")
     baseline = read_values(baseline_file, "--baseline-file")
     candidate = read_values(candidate_file, "--candidate-file")
     from logbook.stats import verdict
@@ -129,7 +154,7 @@ def verdict_cmd(
 @click.command("audit-claim")
 @click.option("--baseline", "baseline_text", required=True, help="MEAN,SD,N of the baseline, from the paper's table.")
 @click.option("--candidate", "candidate_text", required=True, help="MEAN,SD,N of the claimed improvement.")
-@click.option("--delta", "delta_text", help="δ in metric units (default: auto).")
+@click.option("--delta", "delta_text", help="δ, the smallest effect worth claiming, in metric units (required).")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--lower-is-better", is_flag=True)
 @click.option("--family-size", type=click.IntRange(min=1), default=1, show_default=True)
