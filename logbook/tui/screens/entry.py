@@ -99,7 +99,7 @@ class EntryScreen(BaseScreen):
         text.append(e["title"] + "\n", style="bold")
         text.append(e["hypothesis"] + "\n")
         direction = "lower is better" if e["goal"] == "minimize" else "higher is better"
-        delta = "auto (0.95 pooled sd, a default)" if e["min_effect"] is None else number(e["min_effect"])
+        delta = "auto (from the data: exploratory)" if e["min_effect"] is None else number(e["min_effect"])
         text.append(f"{e['metric']} ({direction}) · δ = {delta} · α = {number(e['alpha'])}, family of {v['family_size']}"
                     f" · {e['seeds']} seeds per arm · trainer {e['trainer'].get('name') or 'command'}\n", style="dim")
         git = e["git"]
@@ -125,6 +125,13 @@ class EntryScreen(BaseScreen):
             text.append(f" {c['candidate_name']}: {c['sentence']}")
             if c["verdict"] == "inconclusive" and c.get("seeds_needed"):
                 text.append(f" (about {c['seeds_needed']} seeds per arm would settle it)", style="bold")
+            text.append("\n")
+        if v.get("exploratory"):
+            text.append(f"exploratory: {v['exploratory_reason']}\n", style="italic")
+        if v.get("post_hoc"):
+            late = v["post_hoc"]
+            text.append(f"exploratory, {late['label']} (not the entry's verdict): ", style="italic")
+            text.append_text(badge(late["reading"]["verdict"]))
             text.append("\n")
         return text
 
