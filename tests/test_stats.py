@@ -357,7 +357,7 @@ class TestChurn:
         assert within_arm([p, p.copy(), p.copy()]).mean == 0.0
 
 
-def hand_skew_interval(b, c, level, k=3.0):
+def hand_skew_interval(b, c, level, k=4.0):
     """An independent reference for the skew-corrected interval: SciPy's unbiased third cumulant
     (k-statistic), SciPy's Welch degrees of freedom and t quantile."""
     n_b, n_c = len(b), len(c)

@@ -216,7 +216,9 @@ def _judge(
         else:
             ci = welch_interval(b.mean, b.sd, b.n, c.mean, c.sd, c.n, level)
             p_value = welch_p_greater(b.mean, b.sd, b.n, c.mean, c.sd, c.n)
-            if skew_ci is not None and (skew_ci.low < ci.low or skew_ci.high > ci.high):
+            # Rounding-level differences (a skewness of ~0 computed two ways) do not count as widening.
+            tol = 1e-9 * max(ci.se, abs(ci.effect), 1e-300)
+            if skew_ci is not None and (skew_ci.low < ci.low - tol or skew_ci.high > ci.high + tol):
                 skew_widened = True
                 ci = replace(ci, low=min(ci.low, skew_ci.low), high=max(ci.high, skew_ci.high))
     n0 = planned_n or max(b.n, c.n, MIN_SEEDS)
