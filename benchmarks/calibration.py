@@ -242,7 +242,7 @@ def main() -> None:
          f"Took {elapsed:.0f} s.",
          "Workflow rows simulate each verb's decision logic (δ = 0.2 sd); the requeue row's 'rule now' counts a "
          "seed that diverged once as diverged (every attempt kept).",
-         "Command: .venv/bin/python benchmarks/calibration.py"],
+         f"Command: .venv/bin/python benchmarks/calibration.py --cases {cases} --seed {args.seed}"],
     )
 
 
