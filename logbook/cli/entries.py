@@ -12,13 +12,15 @@ from logbook.cli.common import emit_json, json_option, open_store
 
 
 @click.command()
+@click.option("--db", "db_here", type=click.Path(dir_okay=False, path_type=str),
+              help="Logbook database (the same as `logbook --db PATH tui`).")
 @click.pass_context
-def tui(ctx: click.Context) -> None:
+def tui(ctx: click.Context, db_here: str | None = None) -> None:
     """Open the terminal app (also what a bare `logbook` does in a terminal)."""
     from logbook.db.paths import resolve_db_path
     from logbook.tui.app import run_app
 
-    run_app(resolve_db_path(ctx.obj.get("db")))
+    run_app(resolve_db_path(db_here or ctx.obj.get("db")))
 
 
 @click.command()
@@ -36,6 +38,29 @@ def init(ctx: click.Context, as_json: bool) -> None:
         emit_json(info)
     else:
         click.echo(f"logbook ready at {store.path} (schema {info['schema_revision']}, {store.journal_mode} journal)")
+
+
+EXAMPLES_HELP = "Print a packaged, commented example entry file (without NAME: list them)."
+
+
+@click.command(help=EXAMPLES_HELP)
+@click.argument("name", required=False)
+def example(name: str | None) -> None:
+    from importlib import resources
+
+    from logbook.errors import InputError
+
+    folder = resources.files("logbook") / "data"
+    found = {p.name.removesuffix(".yaml"): p for p in folder.iterdir() if p.name.endswith(".yaml")}
+    if name is None:
+        for stem in sorted(found):
+            first = found[stem].read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+            click.echo(f"{stem:<16} {first}")
+        click.echo("print one with: logbook example NAME > entry.yaml")
+        return
+    if name not in found:
+        raise InputError(f"NAME: no example called {name!r}; expected one of {', '.join(sorted(found))}")
+    click.echo(found[name].read_text(encoding="utf-8"), nl=False)
 
 
 @click.command()
