@@ -188,6 +188,11 @@ def _show_text(d: dict[str, Any]) -> None:
     if d["tags"]:
         say(f"  tags       : {', '.join(d['tags'])}")
     say(f"  status     : {d['status']}" + (f", verdict {d['verdict']}" if d["verdict"] else ""))
+    if d.get("exploratory"):
+        say(f"  exploratory: {d['exploratory_reason']}")
+    if d.get("post_hoc"):
+        late = d["post_hoc"]
+        say(f"  post hoc   : {late['label']}: {late['reading']['verdict']} (exploratory, not the entry's verdict)")
     if d["registered_at"]:
         git = d["git"]
         if git["in_repo"]:
@@ -236,6 +241,13 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
                        "registration (listed, not recorded): " + ", ".join(recorded["untracked"]), err=True)
         return
     detail = entry_detail(store, entry)
+    if detail.get("registered_at"):
+        from logbook.entries.verdicts import entry_verdict
+
+        # The verdict's labels (exploratory δ, post hoc reading) belong with the entry; read only.
+        judged = entry_verdict(store, entry, cache=False)
+        detail = {**detail, "exploratory": judged["exploratory"], "exploratory_reason": judged["exploratory_reason"],
+                  "post_hoc": judged["post_hoc"]}
     if as_json:
         emit_json(detail)
     else:

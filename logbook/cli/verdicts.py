@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from logbook.cli.common import emit_json, json_option, open_store, say
-from logbook.cli.present import print_verdict
+from logbook.cli.present import print_entry_verdict, print_verdict
 from logbook.errors import InputError
 
 def read_values(path: Path, option: str) -> list[float]:
@@ -58,15 +58,22 @@ def parse_summary(text: str, option: str) -> tuple[float, float, int]:
     return mean, sd, n
 
 
-def parse_delta(text: str | None) -> float | None:
+DELTA_REQUIRED = (
+    "--delta: expected δ, the smallest effect worth claiming, in metric units (e.g. --delta 0.01); it has no "
+    "default because a δ taken from the values being judged moves with them and turns real improvements negative"
+)
+
+
+def parse_delta(text: str | None) -> float:
+    """δ from the command line: required, a number ≥ 0 in metric units."""
     if text is None or text.strip().lower() == "auto":
-        return None
+        raise InputError(DELTA_REQUIRED)
     try:
         value = float(text)
     except ValueError as exc:
-        raise InputError(f"--delta: expected a number ≥ 0 in metric units, or auto, got {text!r}") from exc
+        raise InputError(f"--delta: expected a number ≥ 0 in metric units, got {text!r}") from exc
     if not math.isfinite(value) or value < 0:
-        raise InputError(f"--delta: expected a number ≥ 0 in metric units, or auto, got {text!r}")
+        raise InputError(f"--delta: expected a number ≥ 0 in metric units, got {text!r}")
     return value
 
 
@@ -79,12 +86,12 @@ def check_alpha(alpha: float) -> None:
 @click.argument("entry", required=False)
 @click.option("--baseline-file", type=click.Path(path_type=Path, dir_okay=False), help="Baseline values, one per line.")
 @click.option("--candidate-file", type=click.Path(path_type=Path, dir_okay=False), help="Candidate values, one per line.")
-@click.option("--delta", "delta_text", help="δ, the smallest effect worth claiming, in metric units (default: auto).")
+@click.option("--delta", "delta_text", help="Files: δ, the smallest effect worth claiming, in metric units (required).")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--lower-is-better", is_flag=True, help="The metric improves downwards (a loss).")
 @click.option("--family-size", type=click.IntRange(min=1), default=1, show_default=True, help="Candidates tried in this family.")
 @click.option("--anytime", is_flag=True, help="Files only: use the anytime-valid interval (seeds were added after looking).")
-@click.option("--planned-n", type=click.IntRange(min=2), help="Files only, with --anytime: seeds per arm originally planned.")
+@click.option("--planned-n", type=click.IntRange(min=2), help="Files only, required with --anytime: seeds per arm planned before looking.")
 @json_option
 @click.pass_context
 def verdict_cmd(
@@ -103,22 +110,16 @@ def verdict_cmd(
         if as_json:
             emit_json(result)
             return
-        say(f"{result['title']} [{result['id']}: {result['entry']}]  overall: {result['verdict']}")
-        if result["integrity"] == "TAMPERED":
-            say(click.style(f"  TAMPERED: the record differs from its hash chain; these numbers are not the recorded ones "
-                                   f"(see `logbook verify {result['entry']}`)", fg="red", bold=True))
-            for finding in result["integrity_findings"]:
-                say(f"  TAMPERED: {finding['row']}: {finding['field']}: {finding['problem']}")
-        say(f"  interval: {result['interval']} ({result['interval_reason']})")
-        for amendment in result["amended"]:
-            say(f"  note: amended {amendment['field']} {amendment['old']!r} -> {amendment['new']!r} ({amendment['reason']})")
-        for comparison in result["comparisons"]:
-            print_verdict(comparison)
+        print_entry_verdict(result)
         return
     if not (baseline_file and candidate_file):
         raise InputError("verdict: expected an ENTRY, or both --baseline-file and --candidate-file")
     check_alpha(alpha)
     delta = parse_delta(delta_text)
+    if anytime and planned_n is None:
+        raise InputError("--anytime: expected --planned-n too (the seeds per arm planned before looking: the interval is tuned to it)")
+    if planned_n is not None and not anytime:
+        raise InputError("--planned-n: expected only with --anytime")
     baseline = read_values(baseline_file, "--baseline-file")
     candidate = read_values(candidate_file, "--candidate-file")
     from logbook.stats import verdict
@@ -134,7 +135,7 @@ def verdict_cmd(
 @click.command("audit-claim")
 @click.option("--baseline", "baseline_text", required=True, help="MEAN,SD,N of the baseline, from the paper's table.")
 @click.option("--candidate", "candidate_text", required=True, help="MEAN,SD,N of the claimed improvement.")
-@click.option("--delta", "delta_text", help="δ in metric units (default: auto).")
+@click.option("--delta", "delta_text", help="δ, the smallest effect worth claiming, in metric units (required).")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--lower-is-better", is_flag=True)
 @click.option("--family-size", type=click.IntRange(min=1), default=1, show_default=True)

@@ -3,3 +3,4 @@
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "diverged", "crashed", "cancelled")
 RETRYABLE = ("failed", "crashed", "cancelled", "diverged")  # ended without a usable value
+RESULT = ("succeeded", "failed", "diverged", "crashed")  # ended on its own with an outcome; cancelled has none

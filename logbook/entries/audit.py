@@ -42,7 +42,7 @@ from logbook.entries.registry import canonical_json, draw_seeds, sha256_hex
 from logbook.entries.retro import rerun_gaps
 from logbook.errors import InputError, LogbookError
 from logbook.db.paths import runs_dir
-from logbook.stats import seeds_needed
+from logbook.stats import welch_seeds_needed
 from logbook.db.runstatus import FINISHED
 from logbook.entries.chain import require_intact
 from logbook.entries.verdicts import arms_report, collect, entry_verdict, judge, overall_verdict
@@ -105,7 +105,7 @@ def _choose_seeds(entry: Hypothesis, original: dict[str, Any]) -> tuple[int, str
     sd_b, sd_c = claim["baseline"]["sd"], claim["candidate"]["sd"]
     if claim["effect"] <= 0 or not all(isinstance(x, float) and math.isfinite(x) for x in (sd_b, sd_c)):
         return floor, f"the registered {floor} seeds per arm (no improvement was observed to power against)"
-    n = seeds_needed(claim["effect"], sd_b, sd_c, claim["alpha_adjusted"], AUDIT_POWER, minimum=floor)
+    n = welch_seeds_needed(claim["effect"], sd_b, sd_c, claim["alpha_adjusted"], AUDIT_POWER, minimum=floor)
     if n is None or n > AUDIT_MAX_SEEDS:
         return AUDIT_MAX_SEEDS, (f"capped at {AUDIT_MAX_SEEDS} seeds per arm: power {AUDIT_POWER} to detect the original "
                                  f"effect {claim['effect']:.4g} would need more")

@@ -7,9 +7,15 @@ counts as a non-finite value; failed, crashed and cancelled runs are counted as 
 cancelled seed is not a free pass: dropping seeds after looking would bias the result). Queued
 and running seeds are not finished and do not count yet.
 
-The fixed-plan Welch interval is used only when every registered seed of every arm has finished
-and no seed beyond the registered plan was run; otherwise the entry has been looked at early or
-topped up, and the anytime-valid interval is used, labelled.
+The fixed-plan Welch interval is used only when every registered seed of every arm has a result
+and no seed beyond the registered plan was run; otherwise the entry has been looked at early,
+cut short or topped up, and the anytime-valid interval is used, labelled (logbook.entries.plan
+says what counts as a result and which amendments are part of the plan).
+
+The verdict is judged by the registered plan; amendments of δ or α and arms added after the first
+result give a second reading under the key ``post_hoc``, labelled, never the entry's verdict. An
+entry registered with δ = "auto" (older logbooks) is judged with the old data-derived δ and marked
+exploratory, with the reason.
 """
 
 from __future__ import annotations
@@ -29,11 +35,17 @@ from logbook.db.runstatus import FINISHED
 from logbook.entries.chain import integrity_fields
 from logbook.entries.retro import mark_verdict
 from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
-from logbook.stats import family_verdicts
+from logbook.entries.plan import Plan, amendment_record, first_result_at, is_post_hoc, plan_state, registered_plan
+from logbook.stats import default_delta, family_verdicts
 from logbook.stats.churn import between_arms, prediction_difference, top1_churn, within_arm
 
 COUNTED_ORIGINS = ("planned", "extra")
 VERDICT_FIELDS = ("min_effect", "alpha", "seeds")
+AUTO_DELTA_REASON = (
+    "registered with δ = auto: δ was set from the spread of the very values being judged (0.95 pooled sd), "
+    "which moves with the data and makes more seeds favour a negative; this verdict is exploratory, "
+    "not a test of a registered δ"
+)
 
 
 def overall_verdict(verdicts: list[str]) -> str:
@@ -143,23 +155,74 @@ def collect(rows: list[tuple[Arm, Run]], metric: str, keep: Callable[[Run], bool
     return arms
 
 
-def judge(entry: Hypothesis, arms: list[Arm], data: dict[str, ArmRuns], *, interval: str, planned_n: int) -> list:
-    """Every candidate against the baseline, as one family, by the entry's registered rule."""
+def data_delta(arms: list[str], data: dict[str, ArmRuns]) -> float:
+    """The old "auto" δ, for entries registered with it: 0.95 × the pooled sd of the arms' finite
+    values (``logbook.stats.default_delta``), NaN when there is no spread to pool."""
+    values = [np.asarray(data[a].values, dtype=float) for a in arms]
+    values = [v[np.isfinite(v)] for v in values]
+    values = [v for v in values if v.size >= 2]
+    if not values:
+        return math.nan
+    dof = sum(v.size - 1 for v in values)
+    pooled = math.sqrt(sum((v.size - 1) * v.var(ddof=1) for v in values) / dof)
+    return default_delta(pooled, 2, pooled, 2)
+
+
+def judge(
+    entry: Hypothesis, arms: list[Arm], data: dict[str, ArmRuns], *, interval: str, planned_n: int,
+    delta: float | None = None, alpha: float | None = None,
+) -> list:
+    """Every candidate against the baseline, as one family. δ and α default to the entry's live
+    values; a δ of None (registered as "auto") is replaced by ``data_delta`` (exploratory)."""
     baseline = entry.baseline_arm
     candidates = [a for a in arms if a.name != baseline]
+    delta = entry.min_effect if delta is None else delta
+    if delta is None:
+        delta = data_delta([a.name for a in arms], data)
+        if not math.isfinite(delta):
+            delta = 0.0
     return family_verdicts(
         np.array(data[baseline].values, dtype=float),
         {a.name: np.array(data[a.name].values, dtype=float) for a in candidates},
         family_size=len(candidates),
         failed={"__baseline__": data[baseline].excluded, **{a.name: data[a.name].excluded for a in candidates}},
-        delta=entry.min_effect,
-        alpha=entry.alpha,
+        delta=delta,
+        alpha=entry.alpha if alpha is None else alpha,
         higher_is_better=entry.goal == "maximize",
         interval=interval,
         planned_n=planned_n,
         metric=entry.metric,
         baseline_name=baseline,
     )
+
+
+def choose_interval(rows: list, arms: list[str], data: dict[str, ArmRuns], plan: Plan, seeds_per_arm: int) -> tuple[str, str]:
+    """The interval an honest reading of these arms needs, and why."""
+    state = plan_state(rows, arms, plan.seeds)
+    if state.cancelled:
+        return "anytime", "planned seeds were cancelled before they had a result, so the plan never finishes as planned"
+    if any(data[a].extra for a in arms) or seeds_per_arm > plan.seeds:
+        return "anytime", "seeds were added beyond the registered plan"
+    if not state.finished:
+        return "anytime", "the registered plan has not finished"
+    return "welch", "the registered plan finished as planned"
+
+
+def reading(
+    entry: Hypothesis, arms: list[Arm], rows: list, data: dict[str, ArmRuns], plan: Plan, *, delta: float | None,
+    alpha: float,
+) -> dict[str, Any]:
+    """One reading of the entry: the interval choice and every candidate judged as one family."""
+    names = [a.name for a in arms]
+    interval, why = choose_interval(rows, names, data, plan, entry.seeds_per_arm)
+    if delta is None:
+        delta = data_delta(names, data)
+        delta = delta if math.isfinite(delta) else 0.0
+    comparisons = judge(entry, arms, data, interval=interval, planned_n=plan.seeds, delta=delta, alpha=alpha)
+    return {
+        "verdict": overall_verdict([c.verdict for c in comparisons]), "interval": interval, "interval_reason": why,
+        "delta": delta, "alpha": alpha, "family_size": len(comparisons), "comparisons": comparisons,
+    }
 
 
 def arms_report(arms: list[Arm], data: dict[str, ArmRuns]) -> dict[str, Any]:
@@ -175,25 +238,34 @@ def arms_report(arms: list[Arm], data: dict[str, ArmRuns]) -> dict[str, Any]:
 
 
 def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, Any]:
-    """Judge every candidate of an entry against its baseline. Returns a JSON-ready dict."""
+    """Judge every candidate of an entry against its baseline by its registered plan. Returns a
+    JSON-ready dict; ``post_hoc`` holds the labelled exploratory reading when δ, α or arms were
+    changed after the first result, and ``exploratory`` is true when the registered δ was "auto"."""
     with store.session() as session:
         entry = resolve_entry(session, ref)
         arms = arms_of(session, entry.id)
         amendments = amendments_of(session, entry.id)
-        data = collect(runs_of(session, entry.id), entry.metric, lambda run: run.seed_origin in COUNTED_ORIGINS)
+        rows = [(a, r) for a, r in runs_of(session, entry.id) if r.seed_origin in COUNTED_ORIGINS]
+        data = collect(rows, entry.metric, lambda run: True)
 
-        registered_n = _registered_seeds(entry)
-        plan_finished = all(data[a.name].finished_planned >= registered_n for a in arms)
-        topped_up = any(data[a.name].extra for a in arms) or entry.seeds_per_arm > registered_n
-        if topped_up:
-            interval, interval_reason = "anytime", "seeds were added beyond the registered plan"
-        elif not plan_finished:
-            interval, interval_reason = "anytime", "the registered plan has not finished"
-        else:
-            interval, interval_reason = "welch", "the registered plan finished as planned"
+        plan = registered_plan(entry, arms, amendments, (r for _, r in rows))
+        planned_arms = [a for a in arms if a.name in plan.arms or a.name == entry.baseline_arm]
+        registered = reading(entry, planned_arms, rows, data, plan, delta=plan.delta, alpha=plan.alpha)
+        comparisons = registered["comparisons"]
+        headline = registered["verdict"]
+        exploratory = plan.delta is None
+        reason = AUTO_DELTA_REASON if exploratory else None
 
-        comparisons = judge(entry, arms, data, interval=interval, planned_n=registered_n)
-        headline = overall_verdict([c.verdict for c in comparisons])
+        post_hoc = None
+        if plan.post_hoc:
+            late = reading(entry, arms, rows, data, plan, delta=entry.min_effect, alpha=entry.alpha)
+            post_hoc = {
+                "label": plan.label,
+                "amendments": plan.post_hoc,
+                "reading": {**{k: v for k, v in late.items() if k != "comparisons"},
+                            "comparisons": [c.to_dict() for c in late["comparisons"]]},
+            }
+        first = first_result_at(r for _, r in rows)
         result: dict[str, Any] = {
             "entry": entry.slug,
             "id": entry.id,
@@ -203,24 +275,32 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
             "goal": entry.goal,
             "baseline_arm": entry.baseline_arm,
             "verdict": headline,
-            "interval": interval,
-            "interval_reason": interval_reason,
+            "interval": registered["interval"],
+            "interval_reason": registered["interval_reason"],
             "family_size": len(comparisons),
-            "registered_seeds": registered_n,
+            "registered_seeds": plan.seeds,
+            "registered_delta": plan.delta,
+            "registered_alpha": plan.alpha,
+            "exploratory": exploratory,
+            "exploratory_reason": reason,
             "pending_runs": {a.name: data[a.name].pending for a in arms if data[a.name].pending},
             "arms": arms_report(arms, data),
             "amended": [
-                {"field": m.field, "old": m.old_value, "new": m.new_value, "reason": m.reason}
+                amendment_record(m, is_post_hoc(m, first))
                 for m in amendments
                 if m.field in VERDICT_FIELDS or m.field.startswith("arms.")
             ],
+            "post_hoc": post_hoc,
             "churn": _churn({a.name: _load_predictions(data[a.name].predictions) for a in arms}, entry.baseline_arm),
-            "comparisons": [c.to_dict() for c in comparisons],
+            "comparisons": [
+                {**c.to_dict(), "exploratory": exploratory, "exploratory_reason": reason} for c in comparisons
+            ],
         }
         if len(comparisons) == 1:
             # One candidate: its fields also sit at the top level, for simple scripts.
-            result = {**comparisons[0].to_dict(), **result}
+            result = {**result["comparisons"][0], **result}
         result = mark_verdict(result, entry)
+        interval = registered["interval"]
         detail = {
             "verdict": headline, "interval": interval,
             "comparisons": [

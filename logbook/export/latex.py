@@ -60,9 +60,15 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], command: str 
     for c in v["comparisons"]:
         out.append(f"{tex(c['candidate_name'])} vs {tex(c['baseline_name'])}: \\emph{{{c['verdict']}}} "
                    f"({tex(c['detail'])}). {tex(c['sentence'])}")
+    if v.get("exploratory"):
+        out.append(f"\\emph{{Exploratory:}} {tex(v['exploratory_reason'])}.")
+    if v.get("post_hoc"):
+        late = v["post_hoc"]
+        out.append(f"\\emph{{Exploratory reading, {tex(late['label'])} (not the entry's verdict):}} {late['reading']['verdict']}. "
+                   + " ".join(f"{tex(c['candidate_name'])}: {tex(c['sentence'])}" for c in late["reading"]["comparisons"]))
     out.append("")
     delta = v["comparisons"][0]["delta"] if v["comparisons"] else e["min_effect"]
-    source = "default rule: 0.95 pooled sd" if e["min_effect"] is None else "registered"
+    source = "registered as auto, from the data: exploratory" if v.get("registered_delta", e["min_effect"]) is None else "registered"
     git = e["git"]
     if git["in_repo"]:
         where = f"commit {tex_code((git['commit'] or 'none')[:12])} ({tex(git.get('tree') or '')})"

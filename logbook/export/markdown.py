@@ -75,9 +75,16 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
                   f"{md(e['retrospective_note'])}.*", ""]
     for c in v["comparisons"]:
         lines.append(f"- {md(c['candidate_name'])} vs {md(c['baseline_name'])}: **{c['verdict']}** ({md(c['detail'])}). {md(c['sentence'])}")
+    if v.get("exploratory"):
+        lines += ["", f"*Exploratory:* {md(v['exploratory_reason'])}."]
+    if v.get("post_hoc"):
+        late = v["post_hoc"]
+        lines += ["", f"*Exploratory reading, {md(late['label'])} (not the entry's verdict):* **{late['reading']['verdict']}**"]
+        for c in late["reading"]["comparisons"]:
+            lines.append(f"- {md(c['candidate_name'])}: {c['verdict']} ({md(c['detail'])}). {md(c['sentence'])}")
     lines.append("")
     delta = v["comparisons"][0]["delta"] if v["comparisons"] else e["min_effect"]
-    source = "default rule: 0.95 pooled sd" if e["min_effect"] is None else "registered"
+    source = "registered as auto, from the data: exploratory" if v.get("registered_delta", e["min_effect"]) is None else "registered"
     family = v["family_size"]
     alpha_adj = v["comparisons"][0]["alpha_adjusted"] if v["comparisons"] else e["alpha"]
     git = e["git"]

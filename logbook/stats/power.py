@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import special
+
+from .intervals import mixture_ratio
 
 MAX_SEEDS = 100_000
 
@@ -23,7 +26,7 @@ def welch_power(distance: float, sd_b: float, sd_c: float, n: int, alpha: float)
     return float(1.0 - special.nctdtr(df, ncp, crit))
 
 
-def seeds_needed(distance: float, sd_b: float, sd_c: float, alpha: float, power: float = 0.8, minimum: int = 5) -> int | None:
+def welch_seeds_needed(distance: float, sd_b: float, sd_c: float, alpha: float, power: float = 0.8, minimum: int = 5) -> int | None:
     """The smallest ``n`` seeds per arm (at least ``minimum``) at which ``welch_power`` reaches
     ``power``, or None when it cannot be reached by ``MAX_SEEDS`` (a distance of about zero).
 
@@ -52,3 +55,82 @@ def seeds_needed(distance: float, sd_b: float, sd_c: float, alpha: float, power:
     while n > 2 and welch_power(distance, sd_b, sd_c, n - 1, alpha) >= power:
         n -= 1
     return max(n, minimum)
+
+
+SPREAD_POINTS = 16
+_Z = special.ndtri((np.arange(SPREAD_POINTS) + 0.5) / SPREAD_POINTS)
+
+
+def _settle_probabilities(
+    effect: float, delta: float, sd_b: float, sd_c: float, n: np.ndarray, alpha: float, planned_n: int,
+) -> np.ndarray:
+    """``settle_probability`` for an array of seed counts at once."""
+    n = np.asarray(n, dtype=float)
+    var = sd_b**2 + sd_c**2
+    se = np.sqrt(var / n)
+    # h / ŝe for the tuned anytime interval: with v = ŝe² and τ² = r·v·n/planned_n the ratio v/τ²
+    # does not depend on the spread (anytime_half_width(1, n/planned_n, alpha), written for arrays).
+    tau = mixture_ratio(alpha) * n / planned_n
+    c = np.sqrt((1 + tau) / tau * np.log((1 + tau) / alpha**2))
+    df = var**2 * (n - 1) / (sd_b**4 + sd_c**4)
+    # ŝe²/se² ~ χ²_df/df at equal-probability points, by the Wilson–Hilferty cube (accurate to a few
+    # 1e-3 for df ≥ 4, and far cheaper than the exact inverse).
+    k = 2.0 / (9.0 * df[:, None])
+    w = np.maximum(1.0 - k + _Z[None, :] * np.sqrt(k), 0.0) ** 3
+    h = (c * se)[:, None] * np.sqrt(w)
+    inv_se = (1.0 / se)[:, None]
+    both = special.ndtr(np.stack([(effect - np.maximum(h, delta)) * inv_se, (delta - effect - h) * inv_se]))
+    return both.sum(axis=0).mean(axis=1)
+
+
+def settle_probability(effect: float, delta: float, sd_b: float, sd_c: float, n: int, alpha: float, planned_n: int) -> float:
+    """The chance that an entry with ``n`` seeds per arm is settled (positive or negative) by the rule
+    when the true effect is ``effect`` and these are the per-seed sds, judged, as a topped-up entry
+    is, with the anytime interval tuned to ``planned_n``. Its half-width is ``h = c · ŝe`` with ``c``
+    fixed by ``n``, ``planned_n`` and ``alpha`` (``anytime_half_width`` scales with the estimated
+    spread), so with ``Δ̂ ~ N(effect, se²)`` independent of ``ŝe² = se² · w``:
+
+        E_w[ P(Δ̂ > max(c·se·√w, δ)) + P(Δ̂ < δ − c·se·√w) ],   w ~ χ²_df / df,
+
+    the first term "positive" (the lower bound clears 0 *and* the estimate reaches δ), the second
+    "negative" (the upper bound is below δ); the expectation over the estimated spread (Satterthwaite
+    ``df``) is taken on ``SPREAD_POINTS`` equal-probability points.
+    """
+    if sd_b**2 + sd_c**2 == 0:
+        return 1.0 if effect != delta else 0.0
+    return float(_settle_probabilities(effect, delta, sd_b, sd_c, np.array([n]), alpha, planned_n)[0])
+
+
+def seeds_needed(
+    effect: float, delta: float, sd_b: float, sd_c: float, alpha: float, *, planned_n: int | None = None,
+    power: float = 0.8, minimum: int = 5,
+) -> int | None:
+    """The smallest ``n`` seeds per arm (at least ``minimum``) at which ``settle_probability``
+    reaches ``power``, or None when no number up to ``MAX_SEEDS`` does: a true effect at (or very
+    near) δ is never settled with probability 0.8, since the estimate then falls short of δ about
+    half the time. ``effect`` and the sds are taken as the truth (the observed values, in a verdict),
+    so this is a guide, not a promise. ``planned_n`` is the plan the anytime interval is tuned to
+    (default: ``minimum``). Vectorised: one pass over a geometric grid of sizes finds the first that
+    settles, a second pass over the integers below it finds the smallest.
+    """
+    if not all(math.isfinite(x) for x in (effect, delta, sd_b, sd_c)):
+        return None
+    n0 = planned_n or minimum
+    if sd_b**2 + sd_c**2 == 0:
+        return minimum if effect != delta else None
+    grid = np.unique(np.geomspace(minimum, MAX_SEEDS, 32).round().astype(int))
+    ok = _settle_probabilities(effect, delta, sd_b, sd_c, grid, alpha, n0) >= power
+    if not ok.any():
+        return None
+    first = int(np.argmax(ok))
+    if first == 0:
+        return minimum
+    low, high = int(grid[first - 1]), int(grid[first])
+    while high - low > 1:
+        # Up to 128 integers at a time (the bracket is about a third of n wide): one pass below n ≈ 400.
+        candidates = np.unique(np.linspace(low + 1, high, min(high - low, 128)).round().astype(int))
+        hits = _settle_probabilities(effect, delta, sd_b, sd_c, candidates, alpha, n0) >= power
+        index = int(np.argmax(hits)) if hits.any() else len(candidates) - 1
+        high = int(candidates[index])
+        low = int(candidates[index - 1]) if index > 0 else low
+    return max(high, minimum)

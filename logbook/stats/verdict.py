@@ -7,16 +7,23 @@ The rule (README, "How the verdict is decided"):
 2. Fewer than five finite seeds in either arm: inconclusive ("too few seeds").
 3. ``Δ = mean(C) − mean(B)``; ``[L, U]`` its Welch interval of level ``1 − 2α′``, with
    ``α′ = α / m`` for a family of ``m`` candidates (each claim below is then a one-sided
-   level-``α′`` test). After peeking (seeds added beyond the plan, or a verdict before the plan
-   finished), ``[L, U]`` is the anytime-valid confidence sequence instead.
+   level-``α′`` test). When either arm's values are skewed (|sample skewness| ≥ 0.8), the
+   skew-corrected interval is computed too and the more conservative bound of the two is used on
+   each side (``skew_widened`` says when that moved a bound). After peeking (seeds added beyond the
+   plan, or a verdict before the plan finished), ``[L, U]`` is the anytime-valid confidence
+   sequence tuned to the planned seeds per arm instead, and no fixed-n p-value is reported.
 4. negative if ``U < δ``: "worse" if ``U < 0``; "real but smaller than δ" if ``L > 0``;
-   "equivalent" if ``L > −δ``; else "no improvement worth δ".
-5. positive if ``L > 0`` and ``Δ ≥ δ``: "strong" if ``L ≥ δ``. A candidate with more failed or
-   diverged seeds than the baseline cannot be positive: it is inconclusive, and says why.
-6. Otherwise inconclusive, with the seeds per arm that would likely settle it (power 0.8).
+   "equivalent" if ``L > −δ``; else "no improvement worth δ". An arm that lost more seeds to
+   failure or divergence than the other cannot be judged in its own favour: a candidate with more
+   exclusions cannot be positive, a baseline with more exclusions cannot make the candidate
+   negative; such a verdict is inconclusive and names the arm.
+5. positive if ``L > 0`` and ``Δ ≥ δ``: "strong" if ``L ≥ δ``.
+6. Otherwise inconclusive, with the seeds per arm that would settle it with probability 0.8 by this
+   rule and the anytime interval a top-up would use (``power.seeds_needed``).
 
+δ is always given in metric units: a δ derived from the data being judged would be circular.
 Reported beside it, never deciding: the bootstrap interval, the IQM difference, P(C > B), the
-one-sided p-value for ``Δ > 0`` and its Holm adjustment across the family.
+one-sided p-value for ``Δ > 0`` and its Holm adjustment over the family (fixed-n only).
 """
 
 from __future__ import annotations
@@ -27,8 +34,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .effects import default_delta, holm, iqm_difference, prob_improvement, prob_improvement_normal
-from .intervals import Interval, anytime_interval, bootstrap_interval, welch_interval, welch_p_greater
+from .effects import holm, iqm_difference, prob_improvement, prob_improvement_normal
+from .intervals import (
+    SKEW_THRESHOLD, Interval, anytime_interval, bootstrap_interval, sample_skewness, skew_interval, welch_interval,
+    welch_p_greater,
+)
 from .power import seeds_needed as power_seeds_needed
 from .summary import ArmSummary, finite, oriented, summarize
 
@@ -57,9 +67,10 @@ class Verdict:
     raw_ci_low: float
     raw_ci_high: float
     interval: str  # welch or anytime
+    skew_widened: bool  # a skew-corrected bound was more conservative than Welch's and was used
     level: float
     delta: float
-    delta_source: str  # given or default
+    delta_source: str  # given
     alpha: float
     alpha_adjusted: float
     family_size: int
@@ -71,8 +82,8 @@ class Verdict:
     seeds_needed: int | None
     prob_improvement: float
     prob_improvement_method: str  # mann-whitney or normal-approximation
-    p_value: float  # one-sided Welch p for Δ > 0
-    p_value_holm: float
+    p_value: float | None  # one-sided Welch p for Δ > 0; None beside an anytime interval
+    p_value_holm: float | None  # Holm-adjusted over the family of family_size; None beside an anytime interval
     bootstrap_low: float | None
     bootstrap_high: float | None
     iqm_difference: float | None
@@ -82,6 +93,9 @@ class Verdict:
     baseline_name: str = "baseline"
     candidate_name: str = "candidate"
     reasons: tuple[str, ...] = ()
+    skewness_baseline: float | None = None
+    skewness_candidate: float | None = None
+    planned_n: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -89,15 +103,24 @@ class Verdict:
         return out
 
 
-def _check_inputs(delta: float | None, alpha: float, family_size: int, interval: str) -> None:
+def _check_inputs(delta: float, alpha: float, family_size: int, interval: str, planned_n: int | None = None) -> None:
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
         raise ValueError(f"alpha: expected a number between 0 and 0.5 (exclusive), got {alpha!r}")
     if isinstance(family_size, bool) or not isinstance(family_size, (int, np.integer)) or family_size < 1:
         raise ValueError(f"family_size: expected a whole number ≥ 1, got {family_size!r}")
-    if delta is not None and not (math.isfinite(delta) and delta >= 0):
+    if delta is None:
+        raise ValueError(
+            "delta: expected δ, the smallest effect worth claiming, in metric units (a δ derived from the "
+            "values being judged would move with them, so it is never defaulted)"
+        )
+    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating)) or not (math.isfinite(delta) and delta >= 0):
         raise ValueError(f"delta: expected a finite number ≥ 0, got {delta!r}")
     if interval not in INTERVALS:
         raise ValueError(f"interval: expected one of {', '.join(INTERVALS)}, got {interval!r}")
+    if interval == "anytime" and (
+        isinstance(planned_n, bool) or not isinstance(planned_n, (int, np.integer)) or planned_n < 2
+    ):
+        raise ValueError(f"planned_n: the anytime interval is tuned to the planned seeds per arm; expected a whole number ≥ 2, got {planned_n!r}")
 
 
 def _fmt(x: float | None) -> str:
@@ -110,7 +133,8 @@ def _fmt(x: float | None) -> str:
 
 def _sentence(
     *, verdict: str, detail: str, metric: str, candidate_name: str, baseline_name: str, raw: Interval | None,
-    upper: float | None, delta: float, delta_source: str, higher_is_better: bool, needed: int | None,
+    upper: float | None, delta: float, higher_is_better: bool, needed: int | None, enough_seeds: bool,
+    family_size: int, alpha_adjusted: float, skew_widened: bool,
 ) -> str:
     parts: list[str] = []
     if raw is not None:
@@ -119,60 +143,97 @@ def _sentence(
             f"The {candidate_name} arm changes {metric} by {_fmt(raw.effect)} relative to {baseline_name} "
             f"({kind}{raw.level:.0%} CI {_fmt(raw.low)} to {_fmt(raw.high)})."
         )
-    delta_text = f"δ = {_fmt(delta)}" + (" (default rule: 0.95 pooled sd)" if delta_source == "default" else "")
+    if skew_widened:
+        parts.append("The per-seed values are skewed, so the interval was widened to the skew-corrected bound.")
+    delta_text = f"δ = {_fmt(delta)}"
     if verdict == "negative":
         parts.append(f"Improvements of {delta_text} or more are ruled out: a negative result ({detail}).")
     elif verdict == "positive":
         strong = "; the whole interval lies beyond δ" if detail == "strong" else ""
         parts.append(f"An improvement is established and its estimate reaches {delta_text}{strong}: a positive result.")
     else:
-        settle = f"; about {needed} seeds per arm would likely settle it" if needed else ""
+        if needed:
+            settle = f"; about {needed} seeds per arm would likely settle it"
+        elif enough_seeds:
+            settle = "; the estimate sits so close to δ that no practical number of seeds is likely to settle it"
+        else:
+            settle = ""
         if detail.startswith("too few seeds"):
             parts.append(f"Inconclusive: {detail}{settle}.")
         else:
             parts.append(f"Neither an improvement of {delta_text} nor its absence is established: inconclusive ({detail}){settle}.")
-    if upper is not None and math.isfinite(upper):
+    if enough_seeds and upper is not None and math.isfinite(upper):
         gain = "Increases" if higher_is_better else "Reductions"
         if upper > 0:
             parts.append(f"{gain} of {metric} larger than {_fmt(upper)} are ruled out.")
         else:
             parts.append(f"No improvement of {metric} at all is compatible with the data at this level.")
+    if family_size == 1:
+        parts.append("Judged as the only variant tried (family of 1).")
+    else:
+        parts.append(f"Judged as one of {family_size} variants tried (α′ = {alpha_adjusted:.3g}).")
     return " ".join(parts)
 
 
+def _guard(verdict: str, b: ArmSummary, c: ArmSummary, baseline_name: str, candidate_name: str) -> str | None:
+    """Why a verdict in one arm's favour is withheld: that arm's opponent lost fewer seeds. A
+    positive needs the candidate to have no more failed/diverged seeds than the baseline; a negative
+    needs the baseline to have no more than the candidate (losing its worst seeds flatters an arm)."""
+    if verdict == "positive" and c.excluded > b.excluded:
+        return (
+            f"the candidate ({candidate_name}) failed or diverged on {c.excluded} seeds against {b.excluded} "
+            f"for the baseline ({baseline_name}), so it cannot be called positive"
+        )
+    if verdict == "negative" and b.excluded > c.excluded:
+        return (
+            f"the baseline ({baseline_name}) failed or diverged on {b.excluded} seeds against {c.excluded} "
+            f"for the candidate ({candidate_name}), so the candidate cannot be called negative"
+        )
+    return None
+
+
 def _judge(
-    b: ArmSummary, c: ArmSummary, *, delta: float | None, alpha: float, family_size: int, interval: str,
-    planned_n: int | None,
+    b: ArmSummary, c: ArmSummary, *, delta: float, alpha: float, family_size: int, interval: str,
+    planned_n: int | None, skew_ci: Interval | None = None, baseline_name: str = "baseline",
+    candidate_name: str = "candidate",
 ) -> dict[str, Any]:
-    """The decision from oriented summaries (larger is better). Returns the deciding fields."""
+    """The decision from oriented summaries (larger is better). Returns the deciding fields.
+
+    ``skew_ci`` is the skew-corrected interval, used on a side where it is more conservative than
+    Welch's (fixed-n only)."""
     alpha_adj = alpha / family_size
     level = 1 - 2 * alpha_adj
     reasons: list[str] = []
     enough_for_spread = b.n >= 2 and c.n >= 2
-    if delta is None:
-        delta_value = default_delta(b.sd, b.n, c.sd, c.n) if enough_for_spread else math.nan
-        delta_source = "default"
-    else:
-        delta_value, delta_source = float(delta), "given"
+    delta_value = float(delta)
 
     ci: Interval | None = None
-    p_value = math.nan
+    p_value: float | None = None
+    skew_widened = False
     if enough_for_spread:
         if interval == "anytime":
             ci = anytime_interval(b.mean, b.sd, b.n, c.mean, c.sd, c.n, alpha_adj, planned_n)
         else:
             ci = welch_interval(b.mean, b.sd, b.n, c.mean, c.sd, c.n, level)
-        p_value = welch_p_greater(b.mean, b.sd, b.n, c.mean, c.sd, c.n)
+            p_value = welch_p_greater(b.mean, b.sd, b.n, c.mean, c.sd, c.n)
+            # Rounding-level differences (a skewness of ~0 computed two ways) do not count as widening.
+            tol = 1e-9 * max(ci.se, abs(ci.effect), 1e-300)
+            if skew_ci is not None and (skew_ci.low < ci.low - tol or skew_ci.high > ci.high + tol):
+                skew_widened = True
+                ci = replace(ci, low=min(ci.low, skew_ci.low), high=max(ci.high, skew_ci.high))
+    n0 = planned_n or max(b.n, c.n, MIN_SEEDS)
+
+    def settle_seeds(effect: float) -> int | None:
+        return power_seeds_needed(effect, delta_value, b.sd, c.sd, alpha_adj, planned_n=n0, power=POWER, minimum=MIN_SEEDS)
 
     needed: int | None = None
     if b.n < MIN_SEEDS or c.n < MIN_SEEDS:
         verdict = "inconclusive"
         detail = f"too few seeds: {b.n} baseline and {c.n} candidate finite values, at least {MIN_SEEDS} per arm are needed"
         reasons.append(detail)
-        if ci is not None and math.isfinite(delta_value):
-            distance = ci.effect if ci.effect >= delta_value else delta_value - ci.effect
-            needed = power_seeds_needed(distance, b.sd, c.sd, alpha_adj, POWER, MIN_SEEDS)
-        needed = max(needed or MIN_SEEDS, MIN_SEEDS)
+        if ci is not None:
+            needed = settle_seeds(ci.effect)
+        needed = max(needed or MIN_SEEDS, MIN_SEEDS) if ci is None else needed
     else:
         assert ci is not None
         low, high, effect = ci.low, ci.high, ci.effect
@@ -188,32 +249,37 @@ def _judge(
                 detail = "no improvement worth δ"
         elif low > 0 and effect >= delta_value:
             verdict, detail = "positive", ("strong" if low >= delta_value else "positive")
-            if c.excluded > b.excluded:
-                verdict = "inconclusive"
-                detail = (
-                    f"the candidate failed or diverged on {c.excluded} seeds against {b.excluded} for the "
-                    "baseline, so it cannot be called positive"
-                )
-                reasons.append(detail)
         else:
             verdict = "inconclusive"
             if low > 0:
                 detail = "an improvement is established, but whether it reaches δ is not"
             else:
                 detail = "the interval spans both 0 and δ"
+        withheld = _guard(verdict, b, c, baseline_name, candidate_name)
+        if withheld:
+            verdict, detail = "inconclusive", withheld
+            reasons.append(withheld)
         if verdict == "inconclusive":
-            distance = effect if effect >= delta_value else delta_value - effect
-            needed = power_seeds_needed(distance, b.sd, c.sd, alpha_adj, POWER, MIN_SEEDS)
+            needed = settle_seeds(effect)
     return {
         "verdict": verdict, "detail": detail, "ci": ci, "p_value": p_value, "delta": delta_value,
-        "delta_source": delta_source, "alpha_adjusted": alpha_adj, "level": level, "seeds_needed": needed,
-        "reasons": tuple(reasons),
+        "delta_source": "given", "alpha_adjusted": alpha_adj, "level": level, "seeds_needed": needed,
+        "reasons": tuple(reasons), "skew_widened": skew_widened, "enough_seeds": b.n >= MIN_SEEDS and c.n >= MIN_SEEDS,
     }
+
+
+def _holm_single(p_value: float | None, family_size: int) -> float | None:
+    """Holm's adjustment of one p-value in a family of ``family_size`` whose other members are
+    untested (p = 1): ``min(1, m · p)``."""
+    if p_value is None or not math.isfinite(p_value):
+        return p_value
+    return float(holm(np.concatenate([[p_value], np.ones(family_size - 1)]))[0])
 
 
 def _assemble(
     judged: dict[str, Any], *, b_raw: ArmSummary, c_raw: ArmSummary, higher_is_better: bool, alpha: float,
     family_size: int, extras: dict[str, Any], metric: str, baseline_name: str, candidate_name: str,
+    planned_n: int | None,
 ) -> Verdict:
     ci: Interval | None = judged["ci"]
     sign = 1.0 if higher_is_better else -1.0
@@ -226,7 +292,8 @@ def _assemble(
     sentence = _sentence(
         verdict=judged["verdict"], detail=judged["detail"], metric=metric, candidate_name=candidate_name,
         baseline_name=baseline_name, raw=raw, upper=high if ci is not None else None, delta=judged["delta"],
-        delta_source=judged["delta_source"], higher_is_better=higher_is_better, needed=judged["seeds_needed"],
+        higher_is_better=higher_is_better, needed=judged["seeds_needed"], enough_seeds=judged["enough_seeds"],
+        family_size=int(family_size), alpha_adjusted=judged["alpha_adjusted"], skew_widened=judged["skew_widened"],
     )
     return Verdict(
         verdict=judged["verdict"],
@@ -239,6 +306,7 @@ def _assemble(
         raw_ci_low=raw.low if raw else nan,
         raw_ci_high=raw.high if raw else nan,
         interval=ci.kind if ci else "welch",
+        skew_widened=judged["skew_widened"],
         level=ci.level if ci is not None else judged["level"],
         delta=judged["delta"],
         delta_source=judged["delta_source"],
@@ -252,22 +320,27 @@ def _assemble(
         excluded_candidate=c_raw.excluded,
         seeds_needed=judged["seeds_needed"],
         p_value=judged["p_value"],
-        p_value_holm=judged["p_value"],
+        p_value_holm=_holm_single(judged["p_value"], int(family_size)),
         baseline=b_raw.to_dict(),
         candidate=c_raw.to_dict(),
         metric=metric,
         baseline_name=baseline_name,
         candidate_name=candidate_name,
         reasons=judged["reasons"],
+        planned_n=planned_n,
         **extras,
     )
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def verdict(
     baseline: np.ndarray,
     candidate: np.ndarray,
     *,
-    delta: float | None = None,
+    delta: float,
     alpha: float = 0.05,
     higher_is_better: bool = True,
     family_size: int = 1,
@@ -283,33 +356,44 @@ def verdict(
 ) -> Verdict:
     """Judge one candidate arm against the baseline from per-seed values (NaN/inf = diverged).
 
-    ``delta`` is δ in metric units (None: the default rule); ``family_size`` is how many
-    candidates the entry ever ran; ``interval`` is "welch" (fixed plan) or "anytime" (after
-    peeking; ``planned_n`` is the registered seeds per arm); ``failed_*`` count runs that ended
-    without a value; ``bootstrap_resamples = 0`` skips the (reported, never deciding) bootstrap.
+    ``delta`` is δ in metric units (required: a δ taken from the values being judged would be
+    circular); ``family_size`` is how many candidates the entry ever ran; ``interval`` is "welch"
+    (fixed plan) or "anytime" (after peeking; ``planned_n``, the registered seeds per arm, is then
+    required: the sequence is tuned to it); ``failed_*`` count runs that ended without a value;
+    ``bootstrap_resamples = 0`` skips the (reported, never deciding) bootstrap.
     Raises ValueError naming the argument for bad input.
     """
-    _check_inputs(delta, alpha, family_size, interval)
+    _check_inputs(delta, alpha, family_size, interval, planned_n)
     sign = 1.0 if higher_is_better else -1.0
     b_values = np.asarray(baseline, dtype=float).ravel()
     c_values = np.asarray(candidate, dtype=float).ravel()
     b_raw, c_raw = summarize(b_values, failed_baseline), summarize(c_values, failed_candidate)
     b_fin, c_fin = sign * finite(b_values), sign * finite(c_values)
     b, c = oriented(b_raw, sign), oriented(c_raw, sign)
-    judged = _judge(b, c, delta=delta, alpha=alpha, family_size=family_size, interval=interval, planned_n=planned_n)
+    skew_b, skew_c = sample_skewness(b_fin), sample_skewness(c_fin)
+    skew_ci = None
+    if interval == "welch" and b.n >= 3 and c.n >= 3 and max(abs(skew_b), abs(skew_c)) >= SKEW_THRESHOLD:
+        skew_ci = skew_interval(b_fin, c_fin, 1 - 2 * alpha / family_size)
+    judged = _judge(
+        b, c, delta=delta, alpha=alpha, family_size=family_size, interval=interval, planned_n=planned_n,
+        skew_ci=skew_ci, baseline_name=baseline_name, candidate_name=candidate_name,
+    )
     extras: dict[str, Any] = {
         "prob_improvement": prob_improvement(b_fin, c_fin),
         "prob_improvement_method": "mann-whitney",
         "bootstrap_low": None,
         "bootstrap_high": None,
         "iqm_difference": iqm_difference(b_fin, c_fin) if b.n and c.n else None,
+        # In the metric's own direction: a lopsided arm reads the same whichever way is better.
+        "skewness_baseline": _finite_or_none(sign * skew_b),
+        "skewness_candidate": _finite_or_none(sign * skew_c),
     }
     if b.n >= 2 and c.n >= 2 and bootstrap_resamples > 0:
         boot = bootstrap_interval(b_fin, c_fin, judged["level"], n_resamples=bootstrap_resamples, seed=bootstrap_seed)
         extras["bootstrap_low"], extras["bootstrap_high"] = boot.low, boot.high
     return _assemble(
         judged, b_raw=b_raw, c_raw=c_raw, higher_is_better=higher_is_better, alpha=alpha, family_size=family_size,
-        extras=extras, metric=metric, baseline_name=baseline_name, candidate_name=candidate_name,
+        extras=extras, metric=metric, baseline_name=baseline_name, candidate_name=candidate_name, planned_n=planned_n,
     )
 
 
@@ -317,7 +401,7 @@ def verdict_from_summary(
     baseline: tuple[float, float, int],
     candidate: tuple[float, float, int],
     *,
-    delta: float | None = None,
+    delta: float,
     alpha: float = 0.05,
     higher_is_better: bool = True,
     family_size: int = 1,
@@ -327,7 +411,7 @@ def verdict_from_summary(
 ) -> Verdict:
     """The same rule from a paper's table alone: ``(mean, sd, n)`` per arm.
 
-    P(C > B) is then the normal approximation, and there is no bootstrap or IQM.
+    P(C > B) is then the normal approximation, and there is no bootstrap, IQM or skew check.
     """
     _check_inputs(delta, alpha, family_size, "welch")
     for name, (mean, sd, n) in (("baseline", baseline), ("candidate", candidate)):
@@ -345,7 +429,10 @@ def verdict_from_summary(
 
     b_raw, c_raw = arm(*baseline), arm(*candidate)
     b, c = oriented(b_raw, sign), oriented(c_raw, sign)
-    judged = _judge(b, c, delta=delta, alpha=alpha, family_size=family_size, interval="welch", planned_n=None)
+    judged = _judge(
+        b, c, delta=delta, alpha=alpha, family_size=family_size, interval="welch", planned_n=None,
+        baseline_name=baseline_name, candidate_name=candidate_name,
+    )
     extras = {
         "prob_improvement": prob_improvement_normal(b.mean, b.sd, c.mean, c.sd),
         "prob_improvement_method": "normal-approximation",
@@ -355,7 +442,7 @@ def verdict_from_summary(
     }
     return _assemble(
         judged, b_raw=b_raw, c_raw=c_raw, higher_is_better=higher_is_better, alpha=alpha, family_size=family_size,
-        extras=extras, metric=metric, baseline_name=baseline_name, candidate_name=candidate_name,
+        extras=extras, metric=metric, baseline_name=baseline_name, candidate_name=candidate_name, planned_n=None,
     )
 
 
@@ -369,8 +456,8 @@ def family_verdicts(
 ) -> list[Verdict]:
     """Every candidate against the baseline as one family: ``α′ = α / m`` with ``m`` at least the
     number of candidates given (more when abandoned variants also count), and Holm-adjusted
-    one-sided p-values across the candidates judged here. ``failed`` maps arm names (and
-    ``"__baseline__"``) to counts of runs that ended without a value."""
+    one-sided p-values across the candidates judged here (none beside an anytime interval).
+    ``failed`` maps arm names (and ``"__baseline__"``) to counts of runs that ended without a value."""
     failed = dict(failed or {})
     m = max(family_size or 0, len(candidates), 1)
     results = [
@@ -380,11 +467,12 @@ def family_verdicts(
         )
         for name, values in candidates.items()
     ]
-    pvalues = np.array([r.p_value for r in results], dtype=float)
+    pvalues = np.array([math.nan if r.p_value is None else r.p_value for r in results], dtype=float)
     usable = np.isfinite(pvalues)
-    adjusted = np.full(pvalues.shape, math.nan)
+    adjusted: list[float | None] = [None if r.p_value is None else math.nan for r in results]
     if usable.any():
         # Holm over the m hypotheses of the family: untested members count as p = 1.
         padded = np.concatenate([pvalues[usable], np.ones(m - int(usable.sum()))])
-        adjusted[usable] = holm(padded)[: int(usable.sum())]
-    return [replace(r, p_value_holm=float(a)) for r, a in zip(results, adjusted)]
+        for index, value in zip(np.flatnonzero(usable), holm(padded)[: int(usable.sum())]):
+            adjusted[int(index)] = float(value)
+    return [replace(r, p_value_holm=a) for r, a in zip(results, adjusted)]

@@ -144,6 +144,13 @@ class EntryScreen(BaseScreen):
             if c["verdict"] == "inconclusive" and c.get("seeds_needed"):
                 text.append(f" (about {c['seeds_needed']} seeds per arm would settle it)", style="bold")
             text.append("\n")
+        if v.get("exploratory"):
+            text.append(f"exploratory: {v['exploratory_reason']}\n", style="italic")
+        if v.get("post_hoc"):
+            late = v["post_hoc"]
+            text.append(f"exploratory, {late['label']} (not the entry's verdict): ", style="italic")
+            text.append_text(badge(late["reading"]["verdict"]))
+            text.append("\n")
         return text
 
     @staticmethod
