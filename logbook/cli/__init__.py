@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, demo, entries, exports, runs, verdicts
+from logbook.cli import audits, demo, entries, exports, runs, studies, verdicts
 from logbook.errors import InputError, LogbookError
 
 
@@ -46,6 +46,7 @@ for _verb in (
     verdicts.verdict_cmd, verdicts.audit_claim,
     audits.audit, audits.rerun,
     exports.export,
+    studies.variance, studies.robustness,
     demo.demo,
 ):
     cli.add_command(_verb)

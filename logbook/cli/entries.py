@@ -51,6 +51,12 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
     from logbook.db.paths import write_own_gitignore
 
     spec = load_entry_file(file)  # validate before the database is even opened
+    if spec.variance_study:  # the trainer must be able to vary each source (a named trainer is asked)
+        from dataclasses import replace
+
+        from logbook.entries.studies import check_study
+
+        spec = replace(spec, variance_study=check_study(spec.variance_study, spec.trainer.to_dict(), str(file)))
     store = open_store(ctx)
     write_own_gitignore(store.path)
     entry = create_draft(store, spec)

@@ -36,6 +36,10 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
     store = open_store(ctx, create=False)
     confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra)
+    if extra is None:  # the registered variance study is part of the plan
+        from logbook.entries.studies import queue_study
+
+        queued += queue_study(store, entry)
     with store.session() as session:
         found = resolve_entry(session, entry)
         entry_id, slug = found.id, found.slug

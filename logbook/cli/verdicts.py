@@ -98,8 +98,11 @@ def verdict_cmd(
             raise InputError("ENTRY: expected either an entry or --baseline-file/--candidate-file, not both")
         from logbook.entries.verdicts import entry_verdict
 
+        from logbook.entries.studies import verdict_notes
+
         store = open_store(ctx, create=False)
         result = entry_verdict(store, entry)
+        result["studies"] = verdict_notes(store, entry)
         if as_json:
             emit_json(result)
             return
@@ -109,6 +112,9 @@ def verdict_cmd(
             click.echo(f"  note: amended {amendment['field']} {amendment['old']!r} -> {amendment['new']!r} ({amendment['reason']})")
         for comparison in result["comparisons"]:
             print_verdict(comparison)
+        for key, label in (("variance_warning", "warning"), ("robustness", "robustness")):
+            if result["studies"][key]:
+                click.echo(f"  {label}: {result['studies'][key]}")
         return
     if not (baseline_file and candidate_file):
         raise InputError("verdict: expected an ENTRY, or both --baseline-file and --candidate-file")

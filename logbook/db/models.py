@@ -86,6 +86,11 @@ class Hypothesis(SQLModel, table=True):
     git_diff: Optional[str] = None
     git_untracked: Optional[list] = _json(nullable=True)
     environment: Optional[dict] = _json(nullable=True)
+    # A pre-registered variance study ({"sources": [...], "seeds": n}; seeds drawn at registration
+    # are added as "fixed_seed" and "group_seeds") and, on a robustness follow-up, what it varies.
+    variance_study: Optional[dict] = _json(nullable=True)
+    follows_id: Optional[int] = _fk("hypothesis.id", nullable=True, ondelete="SET NULL")
+    robustness: Optional[dict] = _json(nullable=True)
 
 
 class Arm(SQLModel, table=True):
@@ -155,7 +160,8 @@ class Run(SQLModel, table=True):
     arm_id: int = _fk("arm.id")
     audit_id: Optional[int] = _fk("audit.id", nullable=True, ondelete="SET NULL")
     seed: int
-    seed_origin: str = "planned"  # planned, extra, audit, rerun
+    seed_origin: str = "planned"  # planned, extra, audit, rerun, variance:<source> (never judged)
+    streams: Optional[dict] = _json(nullable=True)  # stream seeds given explicitly (variance studies)
     status: str = "queued"  # queued, running, succeeded, failed, diverged, crashed, cancelled
     cancel_requested: bool = False  # set by `logbook cancel`; the worker running it stops it
     attempt: int = 1

@@ -22,7 +22,9 @@ from logbook.errors import InputError
 GOALS = ("minimize", "maximize")
 MIN_SEEDS = 5  # the verdict needs at least five finite seeds per arm
 MAX_SEEDS = 10_000
-COMMAND_PLACEHOLDERS = ("seed", "run_dir")
+VARIANCE_SOURCES = ("init", "data", "noise", "split")  # the seed streams a variance study can vary
+COMMAND_PLACEHOLDERS = ("seed", "run_dir", *(f"seed_{s}" for s in VARIANCE_SOURCES))
+MIN_STUDY_SEEDS, MAX_STUDY_SEEDS = 3, 1000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 TRAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -42,8 +44,9 @@ FIELDS = {
     "tags": "optional: a list of tags",
     "deterministic": "optional: ask trainers for deterministic algorithms",
     "notes": "optional: free text",
+    "variance_study": "optional: {sources: [init, data, noise, split], seeds: N}",
 }
-TRAINER_FIELDS = ("name", "command", "metrics", "timeout")
+TRAINER_FIELDS = ("name", "command", "metrics", "timeout", "varies")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class TrainerSpec:
     command: str | None = None
     metrics: dict[str, str] = field(default_factory=dict)  # metric name -> regex with one group
     timeout: float | None = None  # seconds per run
+    varies: tuple[str, ...] = ()  # command trainer: sources its script reads from LOGBOOK_SEED_<SOURCE>
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -64,6 +68,8 @@ class TrainerSpec:
             out["metrics"] = dict(self.metrics)
         if self.timeout is not None:
             out["timeout"] = self.timeout
+        if self.varies:
+            out["varies"] = list(self.varies)
         return out
 
     @property
@@ -97,6 +103,7 @@ class EntrySpec:
     notes: str = ""
     source_path: str | None = None
     source_text: str = ""
+    variance_study: dict[str, Any] | None = None  # {"sources": [...], "seeds": n}
 
     @property
     def candidates(self) -> tuple[ArmSpec, ...]:
@@ -333,6 +340,7 @@ def validate(data: Any, *, label: str, source_path: str | None = None, source_te
             notes = data["notes"].strip()
 
     trainer = _validate_trainer(data.get("trainer"), arms, bad) if "trainer" in data else None
+    study = _validate_study(data["variance_study"], trainer, bad) if "variance_study" in data else None
 
     if problems:
         raise InputError(problems[0], problems)
@@ -353,7 +361,34 @@ def validate(data: Any, *, label: str, source_path: str | None = None, source_te
         notes=notes,
         source_path=source_path,
         source_text=source_text,
+        variance_study=study,
     )
+
+
+def _validate_study(raw: Any, trainer: TrainerSpec | None, bad) -> dict[str, Any] | None:  # noqa: ANN001
+    """``variance_study: {sources: [...], seeds: N}``. A command trainer must be able to vary each
+    source (its placeholder in the command, or listed in ``trainer.varies``); a named trainer's
+    ``VARIES`` is checked when the entry is added, by loading it."""
+    if not isinstance(raw, dict) or set(raw) != {"sources", "seeds"}:
+        bad("variance_study", f"expected a mapping with exactly sources and seeds, got {_show(raw)}")
+        return None
+    sources, seeds = raw["sources"], raw["seeds"]
+    ok = True
+    if (not isinstance(sources, list) or not sources or len(set(map(str, sources))) != len(sources)
+            or not all(s in VARIANCE_SOURCES for s in sources)):
+        bad("variance_study.sources", f"expected a non-empty list of distinct sources from {', '.join(VARIANCE_SOURCES)}, got {_show(sources)}")
+        ok = False
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or not MIN_STUDY_SEEDS <= seeds <= MAX_STUDY_SEEDS:
+        bad("variance_study.seeds", f"expected a whole number of runs per source from {MIN_STUDY_SEEDS} to {MAX_STUDY_SEEDS}, got {_show(seeds)}")
+        ok = False
+    if ok and trainer is not None and trainer.command is not None:
+        supported = {s for s in VARIANCE_SOURCES if "{seed_" + s + "}" in trainer.command} | set(trainer.varies)
+        missing = [s for s in sources if s not in supported]
+        if missing:
+            bad("variance_study.sources", f"expected sources the command can vary (placeholders {{seed_<source>}} or trainer.varies); "
+                f"it cannot vary {', '.join(missing)}")
+            ok = False
+    return {"sources": list(sources), "seeds": seeds} if ok else None
 
 
 def _validate_trainer(raw: Any, arms: list[ArmSpec], bad) -> TrainerSpec | None:  # noqa: ANN001
@@ -371,6 +406,15 @@ def _validate_trainer(raw: Any, arms: list[ArmSpec], bad) -> TrainerSpec | None:
     if (name is None) == (command is None):
         bad("trainer", "expected exactly one of a trainer name (or module:callable) and a command")
         return None
+
+    varies: tuple[str, ...] = ()
+    if "varies" in raw:
+        value = raw["varies"]
+        if command is None or not isinstance(value, list) or not all(v in VARIANCE_SOURCES for v in value):
+            bad("trainer.varies", f"expected, with a command trainer, a list of sources from {', '.join(VARIANCE_SOURCES)}, got {_show(value)}")
+            ok = False
+        else:
+            varies = tuple(dict.fromkeys(value))
 
     timeout = None
     if "timeout" in raw:
@@ -430,4 +474,4 @@ def _validate_trainer(raw: Any, arms: list[ArmSpec], bad) -> TrainerSpec | None:
             ok = False
             continue
         metrics[metric_name] = pattern
-    return TrainerSpec(command=command.strip(), metrics=metrics, timeout=timeout) if ok else None
+    return TrainerSpec(command=command.strip(), metrics=metrics, timeout=timeout, varies=varies) if ok else None

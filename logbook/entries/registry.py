@@ -10,7 +10,9 @@ What the registration hash covers, as canonical JSON (keys sorted, no spaces, UT
 ``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect`` (null = auto),
 ``alpha``, ``seeds``, ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order),
 ``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
-diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC).
+diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC); and, only when the entry has them,
+``variance_study`` (sources, seeds, fixed_seed, group_seeds) and ``robustness`` (a follow-up's
+link to the entry it tests and its settings).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
             notes=spec.notes,
             source_path=spec.source_path,
             source_text=spec.source_text,
+            variance_study=spec.variance_study,
         )
         session.add(entry)
         session.flush()
@@ -143,7 +146,20 @@ def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
             "untracked": list(entry.git_untracked or []),
         },
         "registered_at": iso(entry.registered_at),
+        # Present only when used, so entries without them hash exactly as before.
+        **({"variance_study": entry.variance_study} if entry.variance_study else {}),
+        **({"robustness": entry.robustness} if entry.robustness else {}),
     }
+
+
+def with_study_seeds(study: dict[str, Any], exclude: set[int]) -> dict[str, Any]:
+    """A variance study with its seeds drawn: one fixed seed (the value of every stream held
+    still) and, per source and for the all-sources group, ``seeds`` fresh seeds."""
+    groups = [*study["sources"], "all"]
+    drawn = draw_seeds(1 + len(groups) * study["seeds"], exclude=exclude)
+    n = study["seeds"]
+    return {**study, "fixed_seed": drawn[0],
+            "group_seeds": {g: drawn[1 + i * n: 1 + (i + 1) * n] for i, g in enumerate(groups)}}
 
 
 def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | None = None) -> Hypothesis:
@@ -156,6 +172,8 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
             raise InputError(f"ENTRY: {entry.slug} is already registered (at {iso(entry.registered_at)}); expected a draft")
         arms = arms_of(session, entry.id)
         entry.planned_seeds = draw_seeds(entry.seeds_per_arm)
+        if entry.variance_study:
+            entry.variance_study = with_study_seeds(entry.variance_study, exclude=set(entry.planned_seeds))
         entry.in_git_repo = git.in_repo
         entry.repo_root = git.root
         entry.git_commit = git.commit
@@ -338,4 +356,6 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             "amendments": [amendment_dict(a) for a in amendments],
             "runs": dict(sorted(counts.items())),
             "source_path": entry.source_path,
+            "variance_study": entry.variance_study,
+            "follows": (entry.robustness or {}).get("of"),
         }

@@ -128,6 +128,10 @@ def collect(rows: list[tuple[Arm, Run]], metric: str, keep: Callable[[Run], bool
 
 def judge(entry: Hypothesis, arms: list[Arm], data: dict[str, ArmRuns], *, interval: str, planned_n: int) -> list:
     """Every candidate against the baseline, as one family, by the entry's registered rule."""
+    if entry.robustness:  # a robustness follow-up: each setting's candidates against its own baseline
+        from logbook.entries.studies import judge_settings
+
+        return [v for _, _, v in judge_settings(entry, data, interval=interval, planned_n=planned_n)]
     baseline = entry.baseline_arm
     candidates = [a for a in arms if a.name != baseline]
     return family_verdicts(

@@ -59,6 +59,9 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], command: str 
         "\\end{table}",
         "",
     ]
+    from logbook.export.studies import latex_lines
+
+    out += latex_lines(report.get("studies"), sub)
     for label, path in figures.items():
         out += ["\\begin{figure}[ht]", "\\centering", f"\\includegraphics[width=0.8\\linewidth]{{{path}}}",
                 f"\\caption{{{tex(label)}: {tex(e['title'])}.}}", "\\end{figure}", ""]

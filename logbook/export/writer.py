@@ -33,6 +33,10 @@ def _figures(report: dict[str, Any], out: Path) -> dict[str, str]:
         stem = folder / f"{slug}-{'distribution' if draw is figures.distribution else 'curves'}"
         for path in draw(report, stem):
             made[f"{label} ({path.suffix[1:]})"] = path.relative_to(out).as_posix()
+    from logbook.export.studies import variance_figure
+
+    for path in variance_figure(report.get("studies"), folder / f"{slug}-variance"):
+        made[f"spread due to each source ({path.suffix[1:]})"] = path.relative_to(out).as_posix()
     return made
 
 

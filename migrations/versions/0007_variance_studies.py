@@ -1,0 +1,40 @@
+"""Variance studies and robustness follow-ups: hypothesis.variance_study, hypothesis.follows_id,
+hypothesis.robustness, run.streams.
+
+Revision ID: 0007
+Revises: 0009
+Create Date: 2026-11-23
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel  # noqa: F401
+
+revision = "0007"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("hypothesis", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("variance_study", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("follows_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("robustness", sa.JSON(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_hypothesis_follows_id"), ["follows_id"], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_hypothesis_follows_id_hypothesis"), "hypothesis", ["follows_id"], ["id"], ondelete="SET NULL"
+        )
+    with op.batch_alter_table("run", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("streams", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("run", schema=None) as batch_op:
+        batch_op.drop_column("streams")
+    with op.batch_alter_table("hypothesis", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_hypothesis_follows_id_hypothesis"), type_="foreignkey")
+        batch_op.drop_index(batch_op.f("ix_hypothesis_follows_id"))
+        batch_op.drop_column("robustness")
+        batch_op.drop_column("follows_id")
+        batch_op.drop_column("variance_study")
