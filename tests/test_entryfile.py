@@ -106,7 +106,7 @@ INVALID = [
     ("basename.yaml", _replace(EXAMPLE_YAML, "baseline: baseline      #", "baseline: control      #"),
      "basename.yaml: baseline: expected the name of an arm (baseline, gated), got 'control'"),
     ("unknown.yaml", EXAMPLE_YAML + "epochs: 3\n",
-     "unknown.yaml: epochs: unknown field; expected one of title, hypothesis, metric, goal, min_effect, alpha, seeds, trainer, arms, baseline, tags, deterministic, notes"),
+     "unknown.yaml: epochs: unknown field; expected one of title, hypothesis, metric, goal, min_effect, alpha, seeds, trainer, arms, baseline, tags, deterministic, notes, variance_study"),
     ("missing.yaml", _replace(EXAMPLE_YAML, "metric: val_loss\n", ""),
      "missing.yaml: metric: missing; required: the metric the verdict is about"),
     ("trainer.yaml", _replace(EXAMPLE_YAML, "trainer: seq-gating", "trainer: python train.py"),

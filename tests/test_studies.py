@@ -185,6 +185,16 @@ def test_robustness_follow_up_shows_a_sign_flip(project):
     assert {a["name"]: a["config"]["lr"] for a in follow["arms"]}["cand.lr-x2"] == 2.0
     assert original["amendments"] == [] and follow["registration_verified"] is True
 
+    # The follow-up judges each setting against its own baseline, one family over the settings.
+    judged = json.loads(project.logbook("verdict", str(follow_id), "--json").stdout)
+    assert [(c["baseline_name"], c["candidate_name"], c["family_size"]) for c in judged["comparisons"]] == [
+        ("baseline.lr-x0.5", "cand.lr-x0.5", 2), ("baseline.lr-x2", "cand.lr-x2", 2)]
+    # The original's verdict and writeup carry the summary line and the table.
+    assert "robustness: positive at lr×2 only: not robust" in project.logbook("verdict", slug).stdout
+    project.logbook("export", slug, "--format", "md", "--out", "out")
+    text = (project.root / "out" / f"{slug}.md").read_text()
+    assert "## Robustness at neighbouring settings" in text and "| lr×2 | cand | positive |" in text
+
 
 def test_parse_vary_and_the_summary_line():
     changes = parse_vary(["lr=x0.5,x2", "hidden=48,96", "act=gelu"])

@@ -70,6 +70,13 @@ def check_study(study: dict[str, Any] | None, trainer: dict[str, Any], label: st
     return {**study, "verdict_varies": declared}
 
 
+def registered_study(entry: Hypothesis) -> dict[str, Any] | None:
+    """The variance study as registered (what the registration hash covers), else the draft's."""
+    if entry.registered_content is not None:
+        return entry.registered_content.get("variance_study")
+    return entry.variance_study
+
+
 def study_streams(study: dict[str, Any], group: str, seed: int) -> dict[str, int]:
     """A study run's streams: every stream from the fixed seed except ``group``'s, which comes
     from ``seed`` (all of them from ``seed`` for the all-sources group). ``"global"`` is the seed
@@ -85,7 +92,7 @@ def queue_study(store: Store, ref: str) -> list[int]:
     """Queue the registered variance study's runs on every arm (those not queued yet)."""
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
-        study = entry.variance_study
+        study = registered_study(entry)
         if not study or "group_seeds" not in study:
             return []
         arms = arms_of(session, entry.id)
@@ -164,7 +171,7 @@ def variance_report(store: Store, ref: str) -> dict[str, Any]:
     churn between the group's models. JSON keys ``arms.<arm>.<source>.{sd, sd_low, sd_high, share}``."""
     with store.session() as session:
         entry = resolve_entry(session, ref)
-        study = entry.variance_study
+        study = registered_study(entry)
         if not study:
             raise InputError(f"ENTRY: {entry.slug} has no variance_study; expected an entry registered with one")
         rows = runs_of(session, entry.id)
@@ -420,7 +427,7 @@ def verdict_notes(store: Store, ref: str) -> dict[str, Any]:
     matter but that the verdict's seeds did not vary) and the robustness summary line."""
     with store.session() as session:
         entry = resolve_entry(session, ref)
-        has_study = bool(entry.variance_study)
+        has_study = bool(registered_study(entry))
     _, follow = follow_up_of(store, ref)
     notes: dict[str, Any] = {"variance_warning": None, "robustness": None, "robust": None}
     if has_study:
@@ -429,3 +436,13 @@ def verdict_notes(store: Store, ref: str) -> dict[str, Any]:
         report = robustness_report(store, ref)
         notes["robustness"], notes["robust"] = report["summary"], report["robust"]
     return notes
+
+
+def studies_of(store: Store, ref: str) -> dict[str, Any]:
+    """``{"variance": report or None, "robustness": report or None}``: what the entry screen and
+    the writeups show about ENTRY's studies."""
+    with store.session() as session:
+        has_study = bool(registered_study(resolve_entry(session, ref)))
+    _, follow = follow_up_of(store, ref)
+    return {"variance": variance_report(store, ref) if has_study else None,
+            "robustness": robustness_report(store, ref) if follow is not None else None}

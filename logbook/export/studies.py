@@ -1,8 +1,9 @@
 """The studies of an entry in writeups: the variance study (a figure and a table) and the
 robustness follow-up (a table of the verdict at each neighbouring setting, and its summary line).
 
-``study_data`` reads both once; the Markdown and LaTeX writers call ``markdown_lines`` and
-``latex_lines``; ``variance_figure`` draws the bar chart (matplotlib, imported only when called).
+``logbook.entries.studies.studies_of`` reads both once (into the gathered report); the Markdown
+and LaTeX writers call ``markdown_lines`` and ``latex_lines``; ``variance_figure`` draws the bar
+chart (matplotlib, imported only when called).
 """
 
 from __future__ import annotations
@@ -11,21 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from logbook.db.engine import Store
-from logbook.db.queries import resolve_entry
-from logbook.entries.studies import follow_up_of, robustness_report, variance_report
 from logbook.export.escape import md, tex
 from logbook.export.markdown import num
-
-
-def study_data(store: Store, entry_id: int) -> dict[str, Any]:
-    """``{"variance": report or None, "robustness": report or None}`` for one entry."""
-    ref = str(entry_id)
-    with store.session() as session:
-        has_study = bool(resolve_entry(session, ref).variance_study)
-    _, follow = follow_up_of(store, ref)
-    return {"variance": variance_report(store, ref) if has_study else None,
-            "robustness": robustness_report(store, ref) if follow is not None else None}
 
 
 def _variance_rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

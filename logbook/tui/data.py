@@ -96,7 +96,10 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
         for arm, run in pairs
     ]
     counted = {r["id"] for r in runs if r["origin"] in COUNTED_ORIGINS}
+    from logbook.entries.studies import studies_of
+
     return {"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
+            "studies": studies_of(store, ref),
             "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})}
 
 
