@@ -92,3 +92,33 @@ def robustness(ctx: click.Context, entry: str, vary: tuple[str, ...], seeds: int
     else:
         click.echo(f"{follow.id}")
         click.echo(f"registered follow-up {follow.id}: {follow.slug}; queued {len(queued)} runs", err=True)
+
+
+def register_demo_study(store, tiny: bool):  # noqa: ANN001, ANN201
+    """The demo's second entry (logbook/data/demo-variance.yaml): registered with its variance
+    study and queued, planned seeds and study runs. Returns (entry, run ids)."""
+    import dataclasses
+    from importlib import resources
+
+    from logbook.engine.queue import enqueue
+    from logbook.entries.file import load_entry_file
+    from logbook.entries.registry import create_draft, register
+    from logbook.entries.studies import check_study, queue_study
+
+    with resources.as_file(resources.files("logbook") / "data" / "demo-variance.yaml") as path:
+        spec = load_entry_file(path)
+    if tiny:
+        small = {"steps": 20, "train_size": 200, "eval_size": 100, "shuffle_window": 200}
+        arms = tuple(dataclasses.replace(a, config={**a.config, **small}) for a in spec.arms)
+        spec = dataclasses.replace(spec, arms=arms, variance_study={**spec.variance_study, "seeds": 3})
+    spec = dataclasses.replace(spec, variance_study=check_study(spec.variance_study, spec.trainer.to_dict(), "demo"))
+    entry = register(store, str(create_draft(store, spec).id))
+    return entry, enqueue(store, str(entry.id)) + queue_study(store, str(entry.id))
+
+
+def print_demo_study(store, entry_id: int) -> None:  # noqa: ANN001
+    """The demo's variance study as text, after its runs."""
+    from logbook.entries.studies import variance_report
+
+    click.echo("")
+    click.echo("\n".join(variance_lines(variance_report(store, str(entry_id)))))
