@@ -37,9 +37,22 @@ def md(text: object) -> str:
 
 
 def tex(text: object) -> str:
-    """LaTeX-safe text: every special character escaped, known Unicode symbols as math."""
+    """LaTeX-safe text: every special character escaped, known Unicode symbols as math. A line may
+    break after an underscore, so long identifiers (arm and metric names) never overflow a line."""
     out = []
     for char in one_line(str(text)):
         out.append(_TEX_SPECIAL.get(char) or _TEX_UNICODE.get(char) or char)
+        if char == "_":
+            out.append(r"\allowbreak{}")
     return "".join(out)
+
+
+def tex_code(text: object) -> str:
+    """LaTeX-safe monospaced text (commands, slugs, hashes) that may break after - and /."""
+    out = []
+    for char in one_line(str(text)):
+        out.append(_TEX_SPECIAL.get(char) or _TEX_UNICODE.get(char) or char)
+        if char in "-/_":
+            out.append(r"\allowbreak{}")
+    return r"\texttt{" + "".join(out) + "}"
 

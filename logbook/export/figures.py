@@ -50,6 +50,17 @@ def distribution(report: dict[str, Any], stem: Path) -> list[Path]:
     boxes = [s if s.size else np.array([math.nan]) for s in finite_sets]
     ax.boxplot(boxes, positions=range(len(arms)), widths=0.45, showfliers=False, medianprops={"color": "black"})
     ax.set_xticks(range(len(arms)), [""] * len(arms))
+    baseline = arms.index(entry["baseline"]) if entry["baseline"] in arms else 0
+    delta = _delta(report)
+    if finite_sets and finite_sets[baseline].size:
+        # Zero and δ in the effect's terms: where a candidate's mean would sit for Δ = 0 and Δ = δ.
+        zero = float(np.mean(finite_sets[baseline]))
+        ax.axhline(zero, color="0.35", linestyle="--", linewidth=0.9, label="baseline mean (Δ = 0)", zorder=1)
+        if delta is not None and math.isfinite(delta):
+            better = -1.0 if entry["goal"] == "minimize" else 1.0
+            ax.axhline(zero + better * delta, color="#c44e52", linestyle=":", linewidth=1.1,
+                       label=f"baseline mean {'−' if better < 0 else '+'} δ (Δ = δ)", zorder=1)
+        ax.legend(fontsize=7, loc="best", frameon=False)
     direction = "lower is better" if entry["goal"] == "minimize" else "higher is better"
     ax.set_ylabel(f"{entry['metric']} ({direction})")
     ax.set_title(f"{entry['metric']} per seed — {verdict['verdict']}", fontsize=10)
@@ -57,25 +68,76 @@ def distribution(report: dict[str, Any], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
+def _delta(report: dict[str, Any]) -> float | None:
+    """δ in metric units, as the verdict used it (the registered value)."""
+    comparisons = report["verdict"]["comparisons"]
+    if comparisons and comparisons[0].get("delta") is not None:
+        return float(comparisons[0]["delta"])
+    value = report["entry"].get("min_effect")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def effects(report: dict[str, Any], stem: Path) -> list[Path]:
+    """The forest plot reviewers expect for a negative or equivalence claim: each candidate's effect
+    (better direction, metric units) with the interval the verdict used, against 0 and δ."""
+    entry, comparisons = report["entry"], report["verdict"]["comparisons"]
+    shown = [c for c in comparisons if c.get("effect") is not None and math.isfinite(c["effect"])]
+    if not shown:
+        return []
+    delta = _delta(report)
+    fig, ax = plt.subplots(figsize=(5.2, 0.9 + 0.55 * len(shown)))
+    for row, c in enumerate(reversed(shown)):
+        low = c["ci_low"] if math.isfinite(c["ci_low"]) else c["effect"]
+        high = c["ci_high"] if math.isfinite(c["ci_high"]) else c["effect"]
+        ax.plot([low, high], [row, row], color="black", linewidth=1.4, solid_capstyle="butt")
+        ax.plot([c["effect"]], [row], marker="o", color=COLOURS[row % len(COLOURS)], markersize=6, zorder=3)
+    ax.axvline(0.0, color="0.35", linestyle="--", linewidth=0.9, label="no effect (0)")
+    if delta is not None and math.isfinite(delta):
+        ax.axvline(delta, color="#c44e52", linestyle=":", linewidth=1.1, label="δ (smallest effect worth claiming)")
+    ax.set_yticks(range(len(shown)), [f"{c['candidate_name']}: {c['verdict']}" for c in reversed(shown)], fontsize=8)
+    ax.set_ylim(-0.7, len(shown) - 0.3)
+    level = shown[0]["level"]
+    kind = "anytime-valid" if shown[0]["interval"] == "anytime" else "Welch"
+    ax.set_xlabel(f"effect on {entry['metric']} vs {entry['baseline']} (positive = better; {kind} {level:.0%} interval)",
+                  fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    return _save(fig, stem)
+
+
 def curves(report: dict[str, Any], stem: Path) -> list[Path]:
-    """Learning curves: the mean over seeds with a ±1 sd band, per arm, for up to three metrics."""
+    """Learning curves, per arm, for up to three metrics: the mean over seeds, and a band from the
+    lowest to the highest seed at each step (the same band the terminal app draws). The y axis is
+    logarithmic when a metric's values are positive and span two decades or more."""
     names = list(report["curves"])
     if not names:
         return []
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
     arms = [a["name"] for a in report["entry"]["arms"]]
     for ax, name in zip(axes[0], names):
+        seen: list[np.ndarray] = []
         for i, arm in enumerate(arms):
             curve = report["curves"][name].get(arm)
             if not curve:
                 continue
             steps = np.asarray(curve["steps"], dtype=float)
-            mean, sd = np.asarray(curve["mean"], dtype=float), np.asarray(curve["sd"], dtype=float)
+            mean = np.asarray(curve["mean"], dtype=float)
+            low, high = np.asarray(curve["low"], dtype=float), np.asarray(curve["high"], dtype=float)
             colour = COLOURS[i % len(COLOURS)]
             ax.plot(steps, mean, color=colour, label=f"{arm} (n={max(curve['seeds'])})", linewidth=1.4)
-            ax.fill_between(steps, mean - sd, mean + sd, color=colour, alpha=0.2, linewidth=0)
+            ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
+            seen += [low, high]
+        if log_scale(seen):
+            ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_title(name, fontsize=10)
+        ax.set_ylabel(name)
+        ax.set_title(f"{name}: mean over seeds", fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return _save(fig, stem)
+
+
+def log_scale(series: list[np.ndarray]) -> bool:
+    """Whether a curve's values are all positive and span at least two decades."""
+    values = np.concatenate([s[np.isfinite(s)] for s in series]) if series else np.array([])
+    return bool(values.size) and bool((values > 0).all()) and float(values.max() / values.min()) >= 100.0

@@ -34,7 +34,8 @@ def entry_ids(store: Store, refs: list[str], all_entries: bool, verdicts: list[s
 
 
 def _curves(store: Store, run_arms: dict[int, str], metric: str) -> dict[str, dict[str, Any]]:
-    """Per curve metric and arm: steps, mean and sd over seeds (entry metric first, at most 3)."""
+    """Per curve metric and arm: steps, and the mean, sd, lowest and highest value over seeds (entry
+    metric first, at most 3 metrics)."""
     if not run_arms:
         return {}
     with store.session() as session:
@@ -58,6 +59,8 @@ def _curves(store: Store, run_arms: dict[int, str], metric: str) -> dict[str, di
                 "steps": ordered,
                 "mean": [float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for v in values],
                 "sd": [float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else 0.0 for v in values],
+                "low": [float(np.nanmin(v)) if np.isfinite(v).any() else math.nan for v in values],
+                "high": [float(np.nanmax(v)) if np.isfinite(v).any() else math.nan for v in values],
                 "seeds": [int(np.isfinite(v).sum()) for v in values],
             }
     return curves
@@ -102,7 +105,7 @@ def gather(store: Store, entry_id: int) -> dict[str, Any]:
         if run.environment and run_environment is None:
             run_environment = run.environment
         row: dict[str, Any] = {
-            "entry": detail["slug"], "arm": arm.name, "role": arm.role, "seed": run.seed, "origin": run.seed_origin,
+            "entry": detail["slug"], "run_id": run.id, "arm": arm.name, "role": arm.role, "seed": run.seed, "origin": run.seed_origin,
             "status": run.status, "attempt": run.attempt, "commit": run.git_commit or detail["git"]["commit"],
             "device": run.device, "wall_time_s": run.wall_time_s,
         }

@@ -7,7 +7,11 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from logbook.export.content import (
+    FIGURE_ALT, FIGURE_CAPTIONS, group_by_first_tag, not_run_note, other_tags, reproduce_commands, split_by_results,
+)
 from logbook.export.escape import md
+
 
 
 def num(x: Any, digits: int = 4) -> str:
@@ -75,7 +79,7 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
     git = e["git"]
     if git["in_repo"]:
         where = f"commit `{git['commit'] or 'none'}`" + (f" on `{md(git['branch'])}`" if git["branch"] else "")
-        where += f", dirty tree ({git['diff_lines']} diff lines, {len(git['untracked'])} untracked files)" if git["dirty"] else ", clean tree"
+        where += f", {md(git.get('tree') or '')}"
     else:
         where = "outside any git repository"
     lines += [
@@ -112,8 +116,9 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
     lines += markdown_lines(report.get("studies"), h)
     if figures:
         lines += ["", f"{h}# Figures", ""]
-        for label, path in figures.items():
-            lines.append(f"![{label}]({path})")
+        for kind, path in figures.items():
+            lines += [f"![{FIGURE_ALT.get(kind, kind)}]({path})", "", f"*{md(FIGURE_CAPTIONS.get(kind, kind))}.*", ""]
+        lines.pop()
     if e["amendments"]:
         lines += ["", f"{h}# Amendments", ""]
         for a in e["amendments"]:
@@ -124,6 +129,7 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
         lines.append(f"- Seeds ({origin}, the same for every arm): {', '.join(str(s) for s in seeds)}")
     environment = ", ".join(f"{k} {md(v_)}" for k, v_ in env.items() if v_ not in (None, [], ""))
     lines.append(f"- Environment: {environment or 'not recorded'}")
+    lines.append("- To reproduce: " + "; ".join(f"`{c}`" for c in reproduce_commands(report)))
     for audit in report["audits"]:
         lines.append(f"- Audit {audit['id']}: {audit['outcome'] or audit['status']} on {audit['seeds_per_arm']} fresh seeds per arm "
                      f"(commitment `{audit['commitment']}`)")
@@ -136,30 +142,35 @@ def entry_document(report: dict[str, Any], figures: dict[str, str]) -> str:
 
 
 def logbook_document(reports: list[dict[str, Any]], figures: dict[int, dict[str, str]]) -> str:
-    """The whole logbook: a summary table, the negative and inconclusive results by tag, then every entry."""
+    """The whole logbook: a summary table, the negative and inconclusive results grouped once each
+    by first tag, the entries registered but not yet run, then every entry with results."""
+    done, not_run = split_by_results(reports)
     lines = ["# Negative-results logbook", "", "| # | entry | metric | verdict | effect | interval | seeds per arm |",
              "|---:|---|---|---|---:|---|---:|"]
-    for r in reports:
+    for r in done:
         e, v = r["entry"], r["verdict"]
         head = v["comparisons"][0] if len(v["comparisons"]) == 1 else None
         effect = num(head["effect"]) if head else "see entry"
         interval = f"[{num(head['ci_low'])}, {num(head['ci_high'])}]" if head else "–"
         lines.append(f"| {e['id']} | {md(e['title'])} | {md(e['metric'])} | {v['verdict']} | {effect} | {interval} | {e['seeds']} |")
     lines += ["", "## Negative and inconclusive results", ""]
-    by_tag: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in reports:
-        if r["verdict"]["verdict"] in ("negative", "inconclusive"):
-            for tag in r["entry"]["tags"] or ["untagged"]:
-                by_tag[tag].append(r)
-    if not by_tag:
+    groups = group_by_first_tag([r for r in done if r["verdict"]["verdict"] in ("negative", "inconclusive")])
+    if not groups:
         lines += ["None yet.", ""]
-    for tag in sorted(by_tag):
+    for tag, members in groups.items():
         lines += [f"### {md(tag)}", ""]
-        for r in by_tag[tag]:
+        for r in members:
             sentences = " ".join(md(c["sentence"]) for c in r["verdict"]["comparisons"])
-            lines.append(f"- **{md(r['entry']['title'])}** ({r['verdict']['verdict']}): {sentences}")
+            also = other_tags(r)
+            tags = f" (also: {', '.join(md(t) for t in also)})" if also else ""
+            lines.append(f"- **{md(r['entry']['title'])}** ({r['verdict']['verdict']}){tags}: {sentences}")
+        lines.append("")
+    if not_run:
+        lines += ["## Registered, not yet run", "",
+                  "Entries with no finished seed: no verdict, but a record of what was planned.", ""]
+        lines += [f"- **{md(r['entry']['title'])}**: {md(r['entry']['hypothesis'])} ({md(not_run_note(r))})" for r in not_run]
         lines.append("")
     lines += ["## Entries", ""]
-    for r in reports:
+    for r in done:
         lines.append(entry_section(r, figures.get(r["entry"]["id"], {}), level=3))
     return "\n".join(lines)

@@ -1,6 +1,8 @@
 """Writing exports to a folder: entries or the whole logbook, as md, tex, json or csv.
 
-Figures go to ``OUT/figures/`` and are referenced relatively, so the folder can be moved.
+Figures go to ``OUT/figures/`` (per entry: the per-seed distribution, the effects against 0 and δ,
+the learning curves; PNG, SVG and PDF) and are referenced relatively, so the folder can be moved.
+``--all --format tex`` writes ``appendix.tex`` (a body to ``\\input``) and ``logbook.tex`` around it.
 JSON and CSV hold one row per seed (entry, arm, role, seed, origin, status, attempt, commit,
 device, wall time, every final metric, and the verdict of that arm's comparison), so that
 ``pandas.read_json(path)`` or ``pandas.read_csv(path)`` loads them in one call; the full verdicts
@@ -16,36 +18,39 @@ from typing import Any
 
 from logbook.db.engine import Store
 from logbook.export import latex, markdown
+from logbook.export.content import has_results
 from logbook.export.gather import entry_ids, gather
 from logbook.export.jsonsafe import json_safe
 
 FORMATS = ("md", "tex", "json", "csv")
 
 
-def _figures(report: dict[str, Any], out: Path) -> dict[str, str]:
+FIGURE_KINDS = ("distribution", "effects", "curves")
+
+
+def _figures(report: dict[str, Any], out: Path) -> dict[str, dict[str, str]]:
+    """Draw an entry's figures into OUT/figures/; returns {kind: {suffix: path inside OUT}}."""
     from logbook.export import figures  # matplotlib only when figures are wanted
 
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     slug = report["entry"]["slug"]
-    made: dict[str, str] = {}
-    for label, draw in (("per-seed distribution", figures.distribution), ("learning curves", figures.curves)):
-        stem = folder / f"{slug}-{'distribution' if draw is figures.distribution else 'curves'}"
-        for path in draw(report, stem):
-            made[f"{label} ({path.suffix[1:]})"] = path.relative_to(out).as_posix()
+    made: dict[str, dict[str, str]] = {}
+    for kind in FIGURE_KINDS:
+        paths = getattr(figures, kind)(report, folder / f"{slug}-{kind}")
+        if paths:
+            made[kind] = {path.suffix[1:]: path.relative_to(out).as_posix() for path in paths}
     from logbook.export.studies import variance_figure
 
-    for path in variance_figure(report.get("studies"), folder / f"{slug}-variance"):
-        made[f"spread due to each source ({path.suffix[1:]})"] = path.relative_to(out).as_posix()
+    paths = variance_figure(report.get("studies"), folder / f"{slug}-variance")
+    if paths:
+        made["variance"] = {path.suffix[1:]: path.relative_to(out).as_posix() for path in paths}
     return made
 
 
-def _md_figures(made: dict[str, str]) -> dict[str, str]:
-    return {label.replace(" (png)", ""): path for label, path in made.items() if path.endswith(".png")}
-
-
-def _tex_figures(made: dict[str, str]) -> dict[str, str]:
-    return {label.replace(" (pdf)", ""): path for label, path in made.items() if path.endswith(".pdf")}
+def _pick(made: dict[str, dict[str, str]], suffix: str) -> dict[str, str]:
+    """{kind: path} of one file type (PNG for Markdown, PDF for LaTeX)."""
+    return {kind: paths[suffix] for kind, paths in made.items() if suffix in paths}
 
 
 def _rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,25 +85,27 @@ def export(store: Store, refs: list[str], *, all_entries: bool, verdicts: list[s
                                                allow_nan=False) + "\n", encoding="utf-8")
             written += [path, verdict_path]
         return written
-    made = {r["entry"]["id"]: _figures(r, out) for r in reports}
+    made = {r["entry"]["id"]: _figures(r, out) if has_results(r) else {} for r in reports}  # no empty figures
     for figs in made.values():
-        written += [out / p for p in figs.values()]
+        written += [out / p for paths in figs.values() for p in paths.values()]
     if name:
         if fmt == "md":
-            text = markdown.logbook_document(reports, {k: _md_figures(v) for k, v in made.items()})
-        else:
-            text = latex.logbook_document(reports, {k: _tex_figures(v) for k, v in made.items()})
-        path = out / f"{name}.{fmt}"
-        path.write_text(text, encoding="utf-8")
-        return [path, *written]
+            path = out / f"{name}.md"
+            path.write_text(markdown.logbook_document(reports, {k: _pick(v, "png") for k, v in made.items()}),
+                            encoding="utf-8")
+            return [path, *written]
+        body = out / "appendix.tex"  # to \input into a paper
+        body.write_text(latex.appendix(reports, {k: _pick(v, "pdf") for k, v in made.items()}), encoding="utf-8")
+        path = out / f"{name}.tex"  # a standalone document around it
+        path.write_text(latex.logbook_document(body.stem), encoding="utf-8")
+        return [path, body, *written]
     for r in reports:
         figs = made[r["entry"]["id"]]
         if fmt == "md":
-            text = markdown.entry_document(r, _md_figures(figs))
+            text = markdown.entry_document(r, _pick(figs, "png"))
         else:
-            text = latex.entry_section(r, _tex_figures(figs))
+            text = latex.entry_section(r, _pick(figs, "pdf"))
         path = out / f"{r['entry']['slug']}.{fmt}"
         path.write_text(text, encoding="utf-8")
         written.insert(0, path)
     return written
-
