@@ -38,7 +38,12 @@ def study_entry(cli, tmp_path, db_path, verdict_varies: list[str] | None = None)
     study = json.loads(con.execute("SELECT registered_content FROM hypothesis").fetchone()[0])["variance_study"]
     rng = np.random.default_rng(0)
     spread = {"init": 0.01, "data": 0.2, "all": 0.2}
+    planned = json.loads(con.execute("SELECT planned_seeds FROM hypothesis").fetchone()[0])
     for arm_id, in con.execute("SELECT id FROM arm").fetchall():
+        for seed in planned:
+            con.execute("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics,"
+                        " cancel_requested) VALUES (?, ?, 'planned', 'succeeded', 1, '2026-05-04', '2026-05-04', ?, 0)",
+                        (arm_id, seed, json.dumps({"score": float(0.5 + rng.normal(0, 0.2))})))
         for group, seeds in study["group_seeds"].items():
             for seed in seeds:
                 value = float(0.5 + rng.normal(0, spread[group]))
