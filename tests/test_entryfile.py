@@ -41,7 +41,7 @@ COMMAND_YAML = textwrap.dedent(
     hypothesis: A cosine schedule lowers test loss
     metric: test_loss
     goal: minimize
-    min_effect: auto
+    min_effect: 0.02
     seeds: 5
     trainer:
       command: python train.py --seed {seed} --type {type} --out {run_dir}
@@ -80,7 +80,7 @@ def test_command_trainer_is_accepted(tmp_path):
     spec = load_entry_file(path)
     assert spec.trainer.command == "python train.py --seed {seed} --type {type} --out {run_dir}"
     assert spec.trainer.metrics == {"test_loss": "test loss: ([0-9.eE+-]+)"}
-    assert spec.min_effect is None  # auto
+    assert spec.min_effect == 0.02 and spec.min_effect_pilot is None
     assert spec.baseline == "constant"  # no arm named baseline: the first
 
 
@@ -94,7 +94,7 @@ INVALID = [
     ("goal.yaml", _replace(EXAMPLE_YAML, "goal: minimize", "goal: lower"),
      "goal.yaml: goal: expected minimize or maximize, got 'lower'"),
     ("delta.yaml", _replace(EXAMPLE_YAML, "min_effect: 0.01", "min_effect: -0.5"),
-     "delta.yaml: min_effect: expected a finite number ≥ 0 (in metric units) or auto, got -0.5"),
+     "delta.yaml: min_effect: expected a finite number ≥ 0 (in metric units), or {from_pilot: ENTRY, sd_multiple: 0.5}, got -0.5"),
     ("alpha.yaml", _replace(EXAMPLE_YAML, "alpha: 0.05", "alpha: 0.7"),
      "alpha.yaml: alpha: expected a number between 0 and 0.5 (exclusive), got 0.7"),
     ("seeds.yaml", _replace(EXAMPLE_YAML, "seeds: 10", "seeds: 3"),
@@ -106,7 +106,7 @@ INVALID = [
     ("basename.yaml", _replace(EXAMPLE_YAML, "baseline: baseline      #", "baseline: control      #"),
      "basename.yaml: baseline: expected the name of an arm (baseline, gated), got 'control'"),
     ("unknown.yaml", EXAMPLE_YAML + "epochs: 3\n",
-     "unknown.yaml: epochs: unknown field; expected one of title, hypothesis, metric, goal, min_effect, alpha, seeds, trainer, arms, baseline, tags, deterministic, notes, variance_study"),
+     "unknown.yaml: epochs: unknown field; expected one of title, hypothesis, metric, goal, min_effect, alpha, seeds, trainer, arms, baseline, tags, deterministic, notes, executor, slurm, variance_study"),
     ("missing.yaml", _replace(EXAMPLE_YAML, "metric: val_loss\n", ""),
      "missing.yaml: metric: missing; required: the metric the verdict is about"),
     ("trainer.yaml", _replace(EXAMPLE_YAML, "trainer: seq-gating", "trainer: python train.py"),
@@ -118,7 +118,7 @@ INVALID = [
     ("dupkey.yaml", EXAMPLE_YAML + "seeds: 20\n",
      "dupkey.yaml: (syntax): expected valid YAML at line 14, column 1 (key 'seeds' is given twice)"),
     ("syntax.yaml", "title: [unclosed\n",
-     "syntax.yaml: (syntax): expected valid YAML at line 2, column 1 (expected ',' or ']', but got '<stream end>')"),
+     "syntax.yaml: (syntax): expected valid YAML at line 2, column 1 (did not find expected ',' or ']')"),
     ("broken.toml", 'title = "x\n',
      "broken.toml: (syntax): expected valid TOML (Illegal character '\\n' (at line 1, column 11))"),
     ("notes.txt", EXAMPLE_YAML,

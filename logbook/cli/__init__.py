@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, demo, entries, exports, runs, studies, verdicts
+from logbook.cli import audits, demo, entries, exports, runs, schema, studies, verdicts
 from logbook.errors import InputError, LogbookError
 
 
@@ -41,41 +41,58 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 for _verb in (
-    entries.tui, entries.init, entries.new, entries.register_cmd, entries.amend, entries.list_cmd, entries.show,
+    entries.tui, entries.init, entries.example, entries.new, entries.register_cmd, entries.amend, entries.list_cmd, entries.show,
     runs.run_cmd, runs.worker, runs.status, runs.cancel, runs.requeue,
     verdicts.verdict_cmd, verdicts.audit_claim,
     audits.audit, audits.rerun,
     exports.export,
     studies.variance, studies.robustness,
     demo.demo,
+    schema.schema_cmd,
 ):
     cli.add_command(_verb)
 
 
+def _fail(lines: list[str], exit_code: int, as_json: bool) -> None:
+    """Print a failure and exit: one line per problem, or under ``--json`` one JSON object per line
+    (``{"error", "source", "field", "exit_code"}``) so a `jq` pipeline can read errors too."""
+    import json
+
+    from logbook.export.escape import json_text, terminal
+
+    for line in lines:  # lines quote what the user gave: nothing in them may drive the terminal
+        if as_json:
+            parts = line.split(": ", 2)
+            source, field = (parts[0], parts[1]) if len(parts) == 3 else (None, None)
+            line = json_text(json.dumps({"error": line, "source": source, "field": field, "exit_code": exit_code},
+                                        ensure_ascii=False))
+        click.echo(line if as_json else terminal(line), err=True)
+    sys.exit(exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into one-line messages and exit codes."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in args
     try:
-        cli.main(args=argv, prog_name="logbook", standalone_mode=False)
+        cli.main(args=args, prog_name="logbook", standalone_mode=False)
     except InputError as exc:
-        for line in exc.lines:
-            click.echo(line, err=True)
-        sys.exit(exc.exit_code)
+        _fail(exc.lines, exc.exit_code, as_json)
     except LogbookError as exc:
-        click.echo(f"logbook: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail([f"logbook: error: {exc}"], exc.exit_code, as_json)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+        _fail(["aborted"], 1, as_json)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        if not as_json:
+            exc.show()
+            sys.exit(exc.exit_code)
+        _fail([exc.format_message()], exc.exit_code, as_json)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:
         db_errors = sys.modules.get("sqlalchemy.exc")
         if db_errors is not None and isinstance(exc, db_errors.SQLAlchemyError):
             reason = getattr(exc, "orig", None) or exc
-            click.echo(f"logbook: database error: {reason}", err=True)
-            sys.exit(1)
+            _fail([f"logbook: database error: {reason}"], 1, as_json)
         raise
     sys.exit(0)

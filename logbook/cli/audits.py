@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, wait_for_runs, yes_option
+from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, say, wait_for_runs, yes_option
 from logbook.errors import InputError
 
 OUTCOME_COLOURS = {"replicated": "green", "refuted": "red", "inconclusive": "yellow"}
@@ -21,9 +21,9 @@ def _print_audit(report: dict) -> None:
         click.echo(click.style(f"  PROBLEM: {problem}", fg="red", bold=True))
     for item in report["candidates"]:
         original, audited = item["original"] or {}, item["audit"]
-        click.echo(f"  {item['candidate']}: {item['outcome']}")
-        click.echo(f"    original: {original.get('verdict')} — {original.get('sentence')}")
-        click.echo(f"    audit:    {audited['verdict']} — {audited['sentence']}")
+        say(f"  {item['candidate']}: {item['outcome']}")
+        say(f"    original: {original.get('verdict')} — {original.get('sentence')}")
+        say(f"    audit:    {audited['verdict']} — {audited['sentence']}")
     if report["pending_runs"]:
         click.echo(f"  {report['pending_runs']} audit runs still queued or running")
 

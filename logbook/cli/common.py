@@ -10,11 +10,17 @@ from typing import Any
 
 import click
 
+from logbook.export.escape import json_text, terminal
 from logbook.export.jsonsafe import json_safe
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False))
+    click.echo(json_text(json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)))
+
+
+def say(line: str, *, err: bool = False) -> None:
+    """Print a line built from stored text: no control character in it reaches the terminal."""
+    click.echo(terminal(line), err=err)
 
 
 def open_store(ctx: click.Context, *, create: bool = True):
@@ -31,25 +37,41 @@ def open_store(ctx: click.Context, *, create: bool = True):
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
-def wait_for_runs(store, run_ids: list[int], label: str, quiet: bool) -> None:  # noqa: ANN001
-    """A progress bar until every run in ``run_ids`` has finished (on stderr when ``quiet``)."""
+def wait_for_runs(store, run_ids: list[int], label: str, quiet: bool, *, summary_every_s: float = 30.0) -> None:  # noqa: ANN001
+    """Stay until every run in ``run_ids`` has ended. On a terminal: a progress bar that counts
+    failures and divergences too (on stderr when ``quiet``, i.e. under ``--json``). Anywhere else
+    (nohup, CI, a pipe): one line per run that starts or ends, and a summary line with the ETA
+    every ``summary_every_s`` seconds."""
+    import sys
     import time
 
-    from sqlmodel import col, select
+    from logbook.engine.progress import Watcher
 
-    from logbook.db.models import Run
-    from logbook.db.runstatus import FINISHED
-
-    with click.progressbar(length=len(run_ids), label=label, show_pos=True,
-                           file=click.get_text_stream("stderr") if quiet else None) as bar:
-        done_before = 0
+    watcher = Watcher(store, run_ids)
+    stream = click.get_text_stream("stderr") if quiet else click.get_text_stream("stdout")
+    if not stream.isatty():
+        click.echo(f"{label}: waiting for {len(run_ids)} runs", file=stream)
+        last_summary = time.monotonic()
         while True:
-            with store.session() as session:
-                statuses = session.exec(select(Run.status).where(col(Run.id).in_(run_ids))).all()
-            done = sum(s in FINISHED for s in statuses)
-            bar.update(done - done_before)
-            done_before = done
-            if done >= len(run_ids):
+            events, progress = watcher.look()
+            for event in events:
+                click.echo(event.line(), file=stream)
+            if progress.done or time.monotonic() - last_summary >= summary_every_s:
+                click.echo(f"{label}: {progress.summary()}", file=stream)
+                last_summary = time.monotonic()
+                sys.stdout.flush()
+            if progress.done:
+                return
+            time.sleep(0.5)
+    with click.progressbar(length=len(run_ids), label=label, show_pos=True, file=stream,
+                           item_show_func=lambda _: None) as bar:
+        finished_before = 0
+        while True:
+            _, progress = watcher.look()
+            bar.label = f"{label} ({progress.summary()})"
+            bar.update(progress.finished - finished_before)
+            finished_before = progress.finished
+            if progress.done:
                 return
             time.sleep(0.5)
 
@@ -71,7 +93,7 @@ def confirm_commands(store, ref: str, *, runs: int | None, yes: bool) -> None:  
     if not shown.unconfirmed:
         return
     for line in shown.lines():
-        click.echo(line, err=True)
+        say(line, err=True)
     if not yes:
         if not sys.stdin.isatty():
             raise InputError(

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from logbook.cli.common import emit_json, json_option, open_store
+from logbook.cli.common import emit_json, json_option, open_store, say
+from logbook.export.escape import terminal
 
 
 @click.command()
+@click.option("--db", "db_here", type=click.Path(dir_okay=False, path_type=str),
+              help="Logbook database (the same as `logbook --db PATH tui`).")
 @click.pass_context
-def tui(ctx: click.Context) -> None:
+def tui(ctx: click.Context, db_here: str | None = None) -> None:
     """Open the terminal app (also what a bare `logbook` does in a terminal)."""
     from logbook.db.paths import resolve_db_path
     from logbook.tui.app import run_app
 
-    run_app(resolve_db_path(ctx.obj.get("db")))
+    run_app(resolve_db_path(db_here or ctx.obj.get("db")))
 
 
 @click.command()
@@ -36,6 +40,29 @@ def init(ctx: click.Context, as_json: bool) -> None:
         emit_json(info)
     else:
         click.echo(f"logbook ready at {store.path} (schema {info['schema_revision']}, {store.journal_mode} journal)")
+
+
+EXAMPLES_HELP = "Print a packaged, commented example entry file (without NAME: list them)."
+
+
+@click.command(help=EXAMPLES_HELP)
+@click.argument("name", required=False)
+def example(name: str | None) -> None:
+    from importlib import resources
+
+    from logbook.errors import InputError
+
+    folder = resources.files("logbook") / "data"
+    found = {p.name.removesuffix(".yaml"): p for p in folder.iterdir() if p.name.endswith(".yaml")}
+    if name is None:
+        for stem in sorted(found):
+            first = found[stem].read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+            click.echo(f"{stem:<16} {first}")
+        click.echo("print one with: logbook example NAME > entry.yaml")
+        return
+    if name not in found:
+        raise InputError(f"NAME: no example called {name!r}; expected one of {', '.join(sorted(found))}")
+    click.echo(found[name].read_text(encoding="utf-8"), nl=False)
 
 
 @click.command()
@@ -59,6 +86,10 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
         spec = replace(spec, variance_study=check_study(spec.variance_study, spec.trainer.to_dict(), str(file)))
     store = open_store(ctx)
     write_own_gitignore(store.path)
+    if do_register and spec.min_effect_pilot:
+        from logbook.entries.pilot import check_pilot
+
+        check_pilot(store, spec, label=str(file))  # a pilot without results writes no draft
     entry = create_draft(store, spec)
     if do_register:
         entry = register(store, str(entry.id))
@@ -67,7 +98,7 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
         emit_json(detail)
     else:
         state = f"registered, hash {entry.registration_hash[:12]}" if do_register else "draft"
-        click.echo(f"added entry {entry.id}: {entry.slug} ({state})")
+        say(f"added entry {entry.id}: {entry.slug} ({state})")
 
 
 @click.command("register")
@@ -86,13 +117,13 @@ def register_cmd(ctx: click.Context, entry: str, as_json: bool) -> None:
     else:
         dirty = " (dirty tree: diff recorded)" if registered.git_dirty else ""
         commit = registered.git_commit[:12] if registered.git_commit else "no git repository"
-        click.echo(f"registered {registered.slug}: commit {commit}{dirty}, hash {registered.registration_hash}")
+        say(f"registered {registered.slug}: commit {commit}{dirty}, hash {registered.registration_hash}")
 
 
 @click.command()
 @click.argument("entry")
 @click.option("--field", "field_name", required=True, help="title, hypothesis, notes, tags, seeds, min_effect, alpha, or arms.NAME")
-@click.option("--value", required=True, help="The new value (YAML syntax: 0.02, auto, [a, b], {lr: 0.01}).")
+@click.option("--value", required=True, help="The new value (YAML syntax: 0.02, [a, b], {lr: 0.01}).")
 @click.option("--reason", required=True, help="Why the registered plan changes.")
 @json_option
 @click.pass_context
@@ -106,7 +137,7 @@ def amend(ctx: click.Context, entry: str, field_name: str, value: str, reason: s
     if as_json:
         emit_json(amendment_dict(amendment))
     else:
-        click.echo(f"amended {field_name}: {amendment.old_value!r} -> {amendment.new_value!r} ({amendment.reason})")
+        say(f"amended {field_name}: {amendment.old_value!r} -> {amendment.new_value!r} ({amendment.reason})")
 
 
 @click.command("list")
@@ -128,7 +159,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"{'id':>4}  {'status':<10}  {'verdict':<12}  {'seeds':>5}  {'metric':<14}  title")
     for row in rows:
         arrow = "↓" if row["goal"] == "minimize" else "↑"
-        click.echo(
+        say(
             f"{row['id']:>4}  {row['status']:<10}  {row['verdict'] or '-':<12}  {row['seeds']:>5}  "
             f"{(row['metric'] + ' ' + arrow):<14}  {row['title']}"
         )
@@ -136,19 +167,21 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 
 def _show_text(d: dict[str, Any]) -> None:
     arrow = "lower is better" if d["goal"] == "minimize" else "higher is better"
-    delta = f"{d['min_effect']:g}" if d["min_effect"] is not None else "auto (default rule)"
-    click.echo(f"{d['title']}  [{d['id']}: {d['slug']}]")
-    click.echo(f"  hypothesis : {d['hypothesis']}")
-    click.echo(f"  metric     : {d['metric']} ({arrow}); δ = {delta}; α = {d['alpha']:g}")
-    click.echo(f"  seeds      : {d['seeds']} per arm" + (f" {d['planned_seeds']}" if d["planned_seeds"] else ""))
+    from logbook.entries.pilot import delta_text
+
+    delta = delta_text(d)
+    say(f"{d['title']}  [{d['id']}: {d['slug']}]")
+    say(f"  hypothesis : {d['hypothesis']}")
+    say(f"  metric     : {d['metric']} ({arrow}); δ = {delta}; α = {d['alpha']:g}")
+    say(f"  seeds      : {d['seeds']} per arm" + (f" {d['planned_seeds']}" if d["planned_seeds"] else ""))
     trainer = d["trainer"].get("name") or f"command: {d['trainer'].get('command')}"
-    click.echo(f"  trainer    : {trainer}")
+    say(f"  trainer    : {trainer}")
     for arm in d["arms"]:
         config = json.dumps(arm["config"], sort_keys=True)
-        click.echo(f"  arm        : {arm['name']} ({arm['role']}) {config}")
+        say(f"  arm        : {arm['name']} ({arm['role']}) {config}")
     if d["tags"]:
-        click.echo(f"  tags       : {', '.join(d['tags'])}")
-    click.echo(f"  status     : {d['status']}" + (f", verdict {d['verdict']}" if d["verdict"] else ""))
+        say(f"  tags       : {', '.join(d['tags'])}")
+    say(f"  status     : {d['status']}" + (f", verdict {d['verdict']}" if d["verdict"] else ""))
     if d["registered_at"]:
         git = d["git"]
         if git["in_repo"]:
@@ -156,14 +189,14 @@ def _show_text(d: dict[str, Any]) -> None:
         else:
             where = "outside any git repository"
         check = "verified" if d["registration_verified"] else "DOES NOT MATCH its content"
-        click.echo(f"  registered : {d['registered_at']}, {where}")
-        click.echo(f"  hash       : {d['registration_hash']} ({check})")
+        say(f"  registered : {d['registered_at']}, {where}")
+        say(f"  hash       : {d['registration_hash']} ({check})")
     else:
-        click.echo("  registered : no (draft)")
+        say("  registered : no (draft)")
     for a in d["amendments"]:
-        click.echo(f"  amendment  : {a['at']} {a['field']}: {a['old']!r} -> {a['new']!r} ({a['reason']})")
+        say(f"  amendment  : {a['at']} {a['field']}: {a['old']!r} -> {a['new']!r} ({a['reason']})")
     if d["runs"]:
-        click.echo("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items()))
+        say("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items()))
 
 
 @click.command()
@@ -182,11 +215,14 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
         if as_json:
             emit_json(recorded)
             return
-        click.echo(recorded["diff"], nl=False)  # byte for byte what was recorded: `git apply` takes it
+        # Byte for byte what was recorded into a pipe or file (`git apply` takes it); on a terminal,
+        # control characters in the patch are shown, not obeyed.
+        patch = recorded["diff"]
+        click.echo(terminal(patch, multiline=True) if sys.stdout.isatty() else patch, nl=False)
         if not recorded["diff"]:
             click.echo(f"{recorded['entry']}: {recorded['tree']} at registration: no patch recorded", err=True)
         if recorded["untracked"]:
-            click.echo(f"{recorded['entry']}: not in the patch: {len(recorded['untracked'])} untracked files at "
+            say(f"{recorded['entry']}: not in the patch: {len(recorded['untracked'])} untracked files at "
                        "registration (listed, not recorded): " + ", ".join(recorded["untracked"]), err=True)
         return
     detail = entry_detail(store, entry)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import click
 
-from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, wait_for_runs, yes_option
+from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, say, wait_for_runs, yes_option
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
-batch_option = click.option("--batch", type=click.IntRange(min=1, max=256), default=1, show_default=True,
-                            help="Train up to this many seeds of one arm in one process, where the trainer can.")
+def batch_option(command):  # noqa: ANN001, ANN201
+    """--batch K (default: batch) and --no-batch, folded into one ``batch`` argument."""
+    from logbook.engine.queue import DEFAULT_BATCH
+
+    command = click.option("--batch", type=click.IntRange(min=1, max=256), default=DEFAULT_BATCH, show_default=True,
+                           help="Train up to this many seeds of one arm in one process, where the trainer can "
+                                "(recorded per run as its batch size).")(command)
+    return click.option("--no-batch", is_flag=True, help="One seed per process, even where the trainer can batch.")(command)
 cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
                                 help="Runs side by side when there is no GPU (default: half the CPU cores).")
 
@@ -26,7 +32,7 @@ cpu_slots_option = click.option("--cpu-slots", type=click.IntRange(min=1),
 @json_option
 @click.pass_context
 def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_worker: bool, slots_per_gpu: int,
-            cpu_slots: int | None, batch: int, yes: bool, as_json: bool) -> None:
+            cpu_slots: int | None, batch: int, no_batch: bool, yes: bool, as_json: bool) -> None:
     """Queue ENTRY's seeds on every arm and make sure a detached worker runs them."""
     from logbook.db.queries import resolve_entry
     from logbook.engine.queue import ensure_worker, enqueue, entry_progress, entry_run_ids
@@ -43,7 +49,8 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
     with store.session() as session:
         found = resolve_entry(session, entry)
         entry_id, slug = found.id, found.slug
-    worker_pid = None if no_worker else ensure_worker(store, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots, batch=batch)
+    worker_pid = None if no_worker else ensure_worker(store, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
+                                                      batch=1 if no_batch else batch)
     if not as_json:
         origin = f"{extra} extra seeds per arm" if extra else "the planned seeds"
         click.echo(f"queued {len(queued)} runs of {slug} ({origin})"
@@ -67,13 +74,13 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
 @click.option("--log-path", hidden=True)
 @click.pass_context
 def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gpu: int, cpu_slots: int | None,
-           batch: int, log_path: str | None) -> None:
+           batch: int, no_batch: bool, log_path: str | None) -> None:
     """Run queued runs in the foreground (`logbook run` starts one in the background)."""
     from logbook.engine.worker import start_worker
 
     store = open_store(ctx)
     start_worker(store, once=once, idle_exit_s=idle_exit, slots_per_gpu=slots_per_gpu, cpu_slots=cpu_slots,
-                 log_path=log_path, batch=batch)
+                 log_path=log_path, batch=1 if no_batch else batch)
 
 
 @click.command()
@@ -93,12 +100,12 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     click.echo(f"workers: {len(live)} running" + ("" if live else " (start one with `logbook worker` or `logbook run`)"))
     for w in live:
         slots = ", ".join(s["device"] + ("" if s["gpu"] is None else ":" + s["gpu"]) for s in w["slots"])
-        click.echo(f"  worker {w['id']}: pid {w['pid']} on {w['host']}, slots {slots}, heartbeat {w['heartbeat_at']}")
+        say(f"  worker {w['id']}: pid {w['pid']} on {w['host']}, slots {slots}, heartbeat {w['heartbeat_at']}")
     click.echo("runs: " + (", ".join(f"{n} {s}" for s, n in info["counts"].items()) or "none"))
     for r in info["runs"]:
         took = f"{r['wall_time_s']:.1f}s" if r["wall_time_s"] is not None else ""
         error = f"  {r['error'][:60]}" if r["error"] and r["status"] not in ("succeeded",) else ""
-        click.echo(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {'hidden' if r['seed'] is None else r['seed']:<11} {took:>8}{error}")
+        say(f"  {r['id']:>5} {r['status']:<10} {r['entry'][:28]:<28} {r['arm'][:12]:<12} seed {'hidden' if r['seed'] is None else r['seed']:<11} {took:>8}{error}")
 
 
 @click.command()

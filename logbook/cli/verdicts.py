@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from logbook.cli.common import emit_json, json_option, open_store
+from logbook.cli.common import emit_json, json_option, open_store, say
 from logbook.cli.present import print_verdict
 from logbook.errors import InputError
 
@@ -106,10 +106,10 @@ def verdict_cmd(
         if as_json:
             emit_json(result)
             return
-        click.echo(f"{result['title']} [{result['id']}: {result['entry']}]  overall: {result['verdict']}")
-        click.echo(f"  interval: {result['interval']} ({result['interval_reason']})")
+        say(f"{result['title']} [{result['id']}: {result['entry']}]  overall: {result['verdict']}")
+        say(f"  interval: {result['interval']} ({result['interval_reason']})")
         for amendment in result["amended"]:
-            click.echo(f"  note: amended {amendment['field']} {amendment['old']!r} -> {amendment['new']!r} ({amendment['reason']})")
+            say(f"  note: amended {amendment['field']} {amendment['old']!r} -> {amendment['new']!r} ({amendment['reason']})")
         for comparison in result["comparisons"]:
             print_verdict(comparison)
         for key, label in (("variance_warning", "warning"), ("robustness", "robustness")):

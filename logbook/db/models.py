@@ -58,7 +58,10 @@ class Hypothesis(SQLModel, table=True):
     statement: str
     metric: str
     goal: str  # "minimize" or "maximize"
-    min_effect: Optional[float] = None  # δ in metric units; None means the default rule (auto)
+    min_effect: Optional[float] = None  # δ in metric units; None: a legacy "auto" entry, or a draft awaiting its pilot
+    # None: δ was given as a number. A dict: {from_pilot, sd_multiple} on a draft, and once registered
+    # the resolution (pilot slug and hash, pooled sd, degrees of freedom) that set min_effect.
+    min_effect_source: Optional[dict] = _json(nullable=True)
     alpha: float = 0.05
     seeds_per_arm: int
     planned_seeds: list = _json()

@@ -25,6 +25,11 @@ from logbook.db.runstatus import ACTIVE, RETRYABLE
 
 
 
+# Seeds of one arm trained together in one process where the trainer can (train_batch): the
+# built-in trainers take 3-8x less wall time this way (benchmarks/results/seed_batching*.md).
+DEFAULT_BATCH = 32
+
+
 def enqueue(store: Store, ref: str, extra_seeds: int | None = None) -> list[int]:
     """Queue an entry's planned seeds on every arm (those not queued or run yet), or, with
     ``extra_seeds``, that many new seeds per arm, drawn fresh and the same across arms."""
@@ -113,7 +118,7 @@ def live_workers(store: Store) -> list[Worker]:
 
 
 def ensure_worker(store: Store, *, slots_per_gpu: int = 1, cpu_slots: int | None = None, idle_exit: float = 60.0,
-                  batch: int = 1) -> int | None:
+                  batch: int = DEFAULT_BATCH) -> int | None:
     """Start a detached worker for this database unless one runs on this host. Returns its pid.
 
     The worker gets a new session and stdin from /dev/null, so closing the terminal (SIGHUP)

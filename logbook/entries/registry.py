@@ -7,12 +7,12 @@ through dated amendments; the registered content and its hash never change (the 
 this with triggers as well).
 
 What the registration hash covers, as canonical JSON (keys sorted, no spaces, UTF-8, no NaN):
-``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect`` (null = auto),
-``alpha``, ``seeds``, ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order),
-``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
-diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC); and, only when the entry has them,
-``variance_study`` (sources, seeds, fixed_seed, group_seeds) and ``robustness`` (a follow-up's
-link to the entry it tests and its settings).
+``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect``, ``alpha``, ``seeds``,
+``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order), ``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
+diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC); and ``min_effect_source`` when δ
+was derived from a pilot (its slug and registration hash, sd multiple, pooled sd, degrees of freedom);
+and, only when the entry has them, ``variance_study`` (sources, seeds, verdict_varies, fixed_seed,
+group_seeds) and ``robustness`` (a follow-up's link to the entry it tests and its settings).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlmodel import Session, select
 
 from logbook.db.engine import Store
@@ -33,7 +32,8 @@ from logbook.db.paths import own_paths
 from logbook.db.queries import (
     amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
 )
-from logbook.entries.file import EntrySpec, validate
+from logbook.entries.file import EntrySpec, parse_text, validate
+from logbook.entries.pilot import resolve_pilot_delta
 from logbook.errors import InputError
 from logbook.entries.provenance import GitInfo, capture_environment, capture_git, describe_tree
 
@@ -93,6 +93,7 @@ def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
             metric=spec.metric,
             goal=spec.goal,
             min_effect=spec.min_effect,
+            min_effect_source=spec.min_effect_pilot,
             alpha=spec.alpha,
             seeds_per_arm=spec.seeds,
             planned_seeds=[],
@@ -149,7 +150,7 @@ def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
         # Present only when used, so entries without them hash exactly as before.
         **({"variance_study": entry.variance_study} if entry.variance_study else {}),
         **({"robustness": entry.robustness} if entry.robustness else {}),
-    }
+    } | ({"min_effect_source": entry.min_effect_source} if entry.min_effect_source else {})
 
 
 def with_study_seeds(study: dict[str, Any], exclude: set[int]) -> dict[str, Any]:
@@ -171,6 +172,7 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
         if entry.registered_at is not None:
             raise InputError(f"ENTRY: {entry.slug} is already registered (at {iso(entry.registered_at)}); expected a draft")
         arms = arms_of(session, entry.id)
+        _resolve_min_effect(session, entry)
         entry.planned_seeds = draw_seeds(entry.seeds_per_arm)
         if entry.variance_study:
             entry.variance_study = with_study_seeds(entry.variance_study, exclude=set(entry.planned_seeds))
@@ -192,6 +194,18 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
         session.commit()
         session.refresh(entry)
         return entry
+
+
+def _resolve_min_effect(session: Session, entry: Hypothesis) -> None:
+    """Fix δ before the entry is locked: a pilot request becomes a number and its recorded source."""
+    source = entry.min_effect_source
+    if source is not None and "pooled_sd" not in source:
+        entry.min_effect, entry.min_effect_source = resolve_pilot_delta(session, source, entry.metric, label="ENTRY")
+    elif entry.min_effect is None:
+        raise InputError(
+            f"ENTRY: {entry.slug} has δ = auto, which is no longer registered (a δ derived from the data being "
+            "judged is circular); expected a draft with δ in metric units: add the file again with min_effect set"
+        )
 
 
 def require_registered(entry: Hypothesis) -> None:
@@ -228,7 +242,8 @@ def _current_file_view(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
         "hypothesis": entry.statement,
         "metric": entry.metric,
         "goal": entry.goal,
-        "min_effect": "auto" if entry.min_effect is None else entry.min_effect,
+        # A legacy "auto" δ is not re-checked here: only the amended field's new value is.
+        "min_effect": 0.0 if entry.min_effect is None else entry.min_effect,
         "alpha": entry.alpha,
         "seeds": entry.seeds_per_arm,
         "trainer": entry.trainer,
@@ -241,11 +256,26 @@ def _current_file_view(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
 
 
 def _parse_value(raw: str) -> Any:
-    """An amendment value: YAML flow syntax, so 0.02, auto, [a, b] and {k: v} all work."""
+    """An amendment value: YAML flow syntax, so 0.02, [a, b] and {k: v} all work."""
+    return parse_text(raw, "yaml", "--value") if raw.strip() else ""
+
+
+# A valid entry that an amended field is put into, so the field is checked by the file's own rules
+# alone (an entry registered before a rule existed does not block amendments of its other fields).
+AMENDMENT_BASE = {
+    "title": "t", "hypothesis": "h", "metric": "m", "goal": "minimize", "min_effect": 0.0, "seeds": 5,
+    "trainer": "t", "arms": {"a": {}, "b": {}},
+}
+
+
+def _validate_new_arm(data: dict[str, Any], field: str) -> None:
+    """A new arm is checked against the entry's trainer and arms; only its own problems count."""
     try:
-        return yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise InputError(f"--value: expected a YAML value ({exc.__class__.__name__})") from exc
+        validate(data, label="--value")
+    except InputError as exc:
+        mine = [line for line in exc.lines if line.startswith(f"--value: {field}") or "trainer.command" in line]
+        if mine:
+            raise InputError(mine[0], mine) from exc
 
 
 def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Amendment:
@@ -266,15 +296,17 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry (drafts are changed by registering a new file)")
         arms = arms_of(session, entry.id)
-        data = _current_file_view(entry, arms)
         if arm_field:
             name = field[len("arms."):]
+            data = _current_file_view(entry, arms)
             if name in data["arms"]:
                 raise InputError(f"--field: arm {name!r} exists and its runs used its config; expected a new arm name")
-            data["arms"] = {**data["arms"], name: value}
+            _validate_new_arm({**data, "arms": {**data["arms"], name: value}}, field)
+            spec = None
         else:
-            data[field] = value
-        spec = validate(data, label="--value")
+            spec = validate({**AMENDMENT_BASE, field: value}, label="--value")
+        if spec is not None and field == "min_effect" and spec.min_effect is None:
+            raise InputError("--value: min_effect: expected a number in metric units (δ from a pilot is derived only at registration)")
         old: Any
         if arm_field:
             old, new = None, value
@@ -303,6 +335,8 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
             if old == new:
                 raise InputError(f"--value: {field}: expected a value different from the current {old!r}")
             setattr(entry, column, new)
+            if field == "min_effect":
+                entry.min_effect_source = None  # the live δ is now the amended number
         amendment = Amendment(hypothesis_id=entry.id, field=field, old_value=old, new_value=new, reason=reason.strip())
         entry.updated_at = utcnow()
         session.add(entry)
@@ -310,6 +344,12 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
         session.commit()
         session.refresh(amendment)
         return amendment
+
+
+def _min_effect_source(entry: Hypothesis) -> str:
+    if entry.min_effect_source:
+        return "pilot"
+    return "default" if entry.min_effect is None else "given"
 
 
 def entry_detail(store: Store, ref: str) -> dict[str, Any]:
@@ -327,7 +367,8 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             "metric": entry.metric,
             "goal": entry.goal,
             "min_effect": entry.min_effect,
-            "min_effect_source": "default" if entry.min_effect is None else "given",
+            "min_effect_source": _min_effect_source(entry),
+            "min_effect_pilot": entry.min_effect_source,
             "alpha": entry.alpha,
             "seeds": entry.seeds_per_arm,
             "planned_seeds": list(entry.planned_seeds),

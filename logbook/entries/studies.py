@@ -299,7 +299,7 @@ def follow_up_file(entry: Hypothesis, arms: list[Arm], changes: list[Change], se
         "title": f"Robustness of {entry.slug}: {', '.join(c.label for c in changes)}"[:200],
         "hypothesis": f"The verdict of {entry.slug} holds at neighbouring settings. Original claim: {entry.statement}",
         "metric": entry.metric, "goal": entry.goal,
-        "min_effect": "auto" if entry.min_effect is None else entry.min_effect,
+        "min_effect": entry.min_effect,
         "alpha": entry.alpha, "seeds": seeds, "trainer": entry.trainer, "arms": new_arms,
         "baseline": settings[0]["baseline"], "tags": [*entry.tags, "robustness"],
         "deterministic": entry.deterministic,
@@ -318,6 +318,8 @@ def register_follow_up(store: Store, ref: str, vary: list[str] | tuple[str, ...]
         entry = resolve_entry(session, ref)
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry")
+        if entry.min_effect is None:
+            raise InputError(f"ENTRY: {entry.slug} has no δ (registered with auto); expected an entry with a δ to inherit")
         arms = arms_of(session, entry.id)
         n = seeds if seeds is not None else entry.seeds_per_arm
         data, settings = follow_up_file(entry, arms, changes, n)

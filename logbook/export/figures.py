@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from logbook.export.escape import terminal  # noqa: E402  (figure text: control characters shown, not drawn)
+
 plt.rcParams["svg.hashsalt"] = "negative-results-logbook"
 COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
 
@@ -45,7 +47,7 @@ def distribution(report: dict[str, Any], stem: Path) -> list[Path]:
         if finite.size:
             ax.scatter(i + rng.uniform(-0.12, 0.12, finite.size), finite, s=18, color=colour, alpha=0.85, zorder=3)
         bad = int(values.size - finite.size) + int(verdict["arms"][arm]["excluded"])
-        label = f"{arm}\nn={finite.size}" + (f", {bad} excluded" if bad else "")
+        label = f"{terminal(arm)}\nn={finite.size}" + (f", {bad} excluded" if bad else "")
         ax.text(i, -0.05, label, transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=8)
     boxes = [s if s.size else np.array([math.nan]) for s in finite_sets]
     ax.boxplot(boxes, positions=range(len(arms)), widths=0.45, showfliers=False, medianprops={"color": "black"})
@@ -62,8 +64,8 @@ def distribution(report: dict[str, Any], stem: Path) -> list[Path]:
                        label=f"baseline mean {'−' if better < 0 else '+'} δ (Δ = δ)", zorder=1)
         ax.legend(fontsize=7, loc="best", frameon=False)
     direction = "lower is better" if entry["goal"] == "minimize" else "higher is better"
-    ax.set_ylabel(f"{entry['metric']} ({direction})")
-    ax.set_title(f"{entry['metric']} per seed — {verdict['verdict']}", fontsize=10)
+    ax.set_ylabel(f"{terminal(entry['metric'])} ({direction})")
+    ax.set_title(f"{terminal(entry['metric'])} per seed — {verdict['verdict']}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, stem)
 
@@ -94,11 +96,11 @@ def effects(report: dict[str, Any], stem: Path) -> list[Path]:
     ax.axvline(0.0, color="0.35", linestyle="--", linewidth=0.9, label="no effect (0)")
     if delta is not None and math.isfinite(delta):
         ax.axvline(delta, color="#c44e52", linestyle=":", linewidth=1.1, label="δ (smallest effect worth claiming)")
-    ax.set_yticks(range(len(shown)), [f"{c['candidate_name']}: {c['verdict']}" for c in reversed(shown)], fontsize=8)
+    ax.set_yticks(range(len(shown)), [f"{terminal(c['candidate_name'])}: {c['verdict']}" for c in reversed(shown)], fontsize=8)
     ax.set_ylim(-0.7, len(shown) - 0.3)
     level = shown[0]["level"]
     kind = "anytime-valid" if shown[0]["interval"] == "anytime" else "Welch"
-    ax.set_xlabel(f"effect on {entry['metric']} vs {entry['baseline']} (positive = better; {kind} {level:.0%} interval)",
+    ax.set_xlabel(f"effect on {terminal(entry['metric'])} vs {terminal(entry['baseline'])} (positive = better; {kind} {level:.0%} interval)",
                   fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", frameon=False)
@@ -124,14 +126,14 @@ def curves(report: dict[str, Any], stem: Path) -> list[Path]:
             mean = np.asarray(curve["mean"], dtype=float)
             low, high = np.asarray(curve["low"], dtype=float), np.asarray(curve["high"], dtype=float)
             colour = COLOURS[i % len(COLOURS)]
-            ax.plot(steps, mean, color=colour, label=f"{arm} (n={max(curve['seeds'])})", linewidth=1.4)
+            ax.plot(steps, mean, color=colour, label=f"{terminal(arm)} (n={max(curve['seeds'])})", linewidth=1.4)
             ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
             seen += [low, high]
         if log_scale(seen):
             ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_ylabel(name)
-        ax.set_title(f"{name}: mean over seeds", fontsize=10)
+        ax.set_ylabel(terminal(name))
+        ax.set_title(f"{terminal(name)}: mean over seeds", fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return _save(fig, stem)

@@ -22,6 +22,7 @@ from logbook.entries.provenance import describe_tree
 from logbook.entries.registry import entry_detail
 from logbook.db.runstatus import ACTIVE, FINISHED
 from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
+from logbook.export.escape import terminal_data
 
 
 def entry_rows(store: Store) -> list[dict[str, Any]]:
@@ -96,11 +97,12 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
         for arm, run in pairs
     ]
     counted = {r["id"] for r in runs if r["origin"] in COUNTED_ORIGINS}
+    # Stored text is drawn on the terminal: no control character in it may reach the terminal.
     from logbook.entries.studies import studies_of
 
-    return {"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
-            "studies": studies_of(store, ref),
-            "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})}
+    return terminal_data({"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
+                          "studies": studies_of(store, ref),
+                          "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})})
 
 
 def audits_of(store: Store, entry_id: int, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 hypothesis.robustness, run.streams.
 
 Revision ID: 0007
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-23
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 
 revision = "0007"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
+from logbook.entries.pilot import delta_text
+from logbook.export.escape import terminal
 from logbook.export.markdown import arm_rows
 from logbook.db.runstatus import ACTIVE, RETRYABLE
 from logbook.tui.messages import ActionFinished, EntryLoaded, LaunchPreviewed
@@ -76,7 +78,7 @@ class EntryScreen(BaseScreen):
     def on_entry_loaded(self, message: EntryLoaded) -> None:
         self.view = view = message.view
         e, v = view["entry"], view["verdict"]
-        self.title, self.sub_title = e["title"], f"{e['slug']} · {e['status']}"
+        self.title, self.sub_title = terminal(e["title"]), f"{e['slug']} · {e['status']}"
         self.query_one("#card", Static).update(trimmed(self.card(e, v)))
         self.query_one("#verdict-panel", Static).update(trimmed(self.verdict_text(v)))
         self.query_one(Distribution).show(
@@ -100,12 +102,12 @@ class EntryScreen(BaseScreen):
     @staticmethod
     def card(e: dict[str, Any], v: dict[str, Any]) -> Text:
         text = Text()
-        text.append(e["title"] + "\n", style="bold")
-        text.append(e["hypothesis"] + "\n")
+        text.append(terminal(e["title"]) + "\n", style="bold")
+        text.append(terminal(e["hypothesis"], multiline=True) + "\n")
         direction = "lower is better" if e["goal"] == "minimize" else "higher is better"
-        delta = "auto (0.95 pooled sd, a default)" if e["min_effect"] is None else number(e["min_effect"])
-        text.append(f"{e['metric']} ({direction}) · δ = {delta} · α = {number(e['alpha'])}, family of {v['family_size']}"
-                    f" · {e['seeds']} seeds per arm · trainer {e['trainer'].get('name') or 'command'}\n", style="dim")
+        text.append(terminal(f"{e['metric']} ({direction}) · δ = {delta_text(e, number)} · α = {number(e['alpha'])}, "
+                             f"family of {v['family_size']} · {e['seeds']} seeds per arm · "
+                             f"trainer {e['trainer'].get('name') or 'command'}") + "\n", style="dim")
         git = e["git"]
         if e["registered_at"]:
             where = (f"commit {(git['commit'] or 'none')[:12]}" + f" ({git['tree']})"
@@ -115,7 +117,8 @@ class EntryScreen(BaseScreen):
         else:
             text.append("draft: not registered\n", style="yellow")
         for a in e["amendments"]:
-            text.append(f"amended {a['at']}: {a['field']} {a['old']!r} → {a['new']!r} ({a['reason']})\n", style="italic")
+            text.append(terminal(f"amended {a['at']}: {a['field']} {a['old']!r} → {a['new']!r} ({a['reason']})") + "\n",
+                        style="italic")
         return text
 
     @staticmethod
@@ -123,10 +126,10 @@ class EntryScreen(BaseScreen):
         text = Text()
         text.append_text(badge(v["verdict"]))
         interval = "anytime-valid interval" if v["interval"] == "anytime" else "Welch interval"
-        text.append(f"  {interval}: {v['interval_reason']}\n")
+        text.append(f"  {interval}: {terminal(v['interval_reason'])}\n")
         for c in v["comparisons"]:
             text.append_text(badge(c["verdict"]))
-            text.append(f" {c['candidate_name']}: {c['sentence']}")
+            text.append(terminal(f" {c['candidate_name']}: {c['sentence']}"))
             if c["verdict"] == "inconclusive" and c.get("seeds_needed"):
                 text.append(f" (about {c['seeds_needed']} seeds per arm would settle it)", style="bold")
             text.append("\n")

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input
 
+from logbook.export.escape import terminal
 from logbook.tui.data import entry_rows, matches
 from logbook.tui.messages import ActionFinished, EntriesLoaded
 from logbook.tui.screens.base import BaseScreen
@@ -86,9 +87,10 @@ class LogbookScreen(BaseScreen):
             arrow = "↓" if r["goal"] == "minimize" else "↑"
             effect = "–" if r["effect"] is None else f"{number(r['effect'], 3)} [{number(r['ci_low'], 3)}, {number(r['ci_high'], 3)}]"
             seeds = f"{r['done']}/{r['planned']}" + (f" +{r['active']}" if r["active"] else "")
-            title = r["title"] if len(r["title"]) <= TITLE_WIDTH else r["title"][: TITLE_WIDTH - 1] + "…"
+            title = terminal(r["title"])
+            title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 1] + "…"
             table.add_row(
-                str(r["id"]), Text(title), badge(r["verdict"]), effect, seeds, Text(f"{r['metric']} {arrow}"),
+                str(r["id"]), Text(title), badge(r["verdict"]), effect, seeds, Text(terminal(f"{r['metric']} {arrow}")),
                 str(r["arms"]), r["status"], (r["last_activity"] or "")[:16].replace("T", " "), key=str(r["id"]),
             )
         if current is not None and current in table.rows:
