@@ -159,7 +159,11 @@ def test_demo_runs_end_to_end(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "[10/10]" in out.stdout and "gated vs baseline" in out.stdout and "Writeup with figures" in out.stdout
     con = sqlite3.connect(db)
-    assert con.execute("SELECT status, batch_size, count(*) FROM run GROUP BY 1, 2").fetchall() == [("succeeded", 5, 10)]
+    rows = con.execute("SELECT arm.hypothesis_id, status, batch_size, count(*) FROM run JOIN arm ON arm.id = run.arm_id "
+                       "GROUP BY 1, 2, 3 ORDER BY 1").fetchall()
+    # the gated-RNN entry, then the variance-study entry: per arm 5 planned and 3 × 3 study runs, one batch
+    assert rows == [(1, "succeeded", 5, 10), (2, "succeeded", 14, 28)]
+    assert "variance study of smooth-activation" in out.stdout and "init" in out.stdout
     con.close()
     writeup = Path(out.stdout.split("Writeup with figures: ")[1].split()[0])
     assert writeup.exists() and (writeup.parent / "figures").is_dir()

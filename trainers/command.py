@@ -1,9 +1,12 @@
 """The command trainer: run an existing training script unchanged.
 
 The entry's ``trainer.command`` is split into arguments like a shell would (``shlex``), and then
-``{seed}``, ``{run_dir}`` and the arm's config keys are substituted *inside each argument*, so a
-value with spaces or quotes stays one argument and no shell ever sees user text. The script also
-gets ``LOGBOOK_SEED``, ``LOGBOOK_RUN_DIR``, ``LOGBOOK_CONFIG`` (the config as JSON) and
+``{seed}``, ``{run_dir}``, the run's stream seeds (``{seed_init}``, ``{seed_data}``,
+``{seed_noise}``, ``{seed_split}``) and the arm's config keys are substituted *inside each
+argument*, so a value with spaces or quotes stays one argument and no shell ever sees user text.
+A script that takes its randomness from the stream seeds can take part in a variance study (one
+stream varied, the others fixed). The script also gets ``LOGBOOK_SEED``, ``LOGBOOK_SEED_INIT``
+(and ``_DATA``, ``_NOISE``, ``_SPLIT``), ``LOGBOOK_RUN_DIR``, ``LOGBOOK_CONFIG`` (the config as JSON) and
 ``LOGBOOK_METRICS`` (a file where it may write JSON lines).
 
 Metrics come from two places, both optional:
@@ -27,12 +30,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trainers.protocol import RunContext
+from trainers.protocol import SOURCES, RunContext
 
 
-def build_argv(command: str, seed: int, run_dir: Path, config: dict[str, Any]) -> list[str]:
+def build_argv(command: str, seed: int, run_dir: Path, config: dict[str, Any],
+               streams: dict[str, int] | None = None) -> list[str]:
     """The command's argument list with placeholders filled in, one argument per shell word."""
-    values = {**{k: _as_text(v) for k, v in config.items()}, "seed": str(seed), "run_dir": str(run_dir)}
+    values = {**{k: _as_text(v) for k, v in config.items()}, "seed": str(seed), "run_dir": str(run_dir),
+              # without streams (a preview of the command) the stream placeholders are shown as written
+              **{f"seed_{name}": "{seed_" + name + "}" for name in SOURCES},
+              **{f"seed_{name}": str(value) for name, value in (streams or {}).items()}}
     return [word.format_map(values) for word in shlex.split(command)]
 
 
@@ -78,10 +85,11 @@ def run_command(config: dict[str, Any], ctx: RunContext) -> None:
     options = ctx.options
     patterns = {name: re.compile(p) for name, p in (options.get("metrics") or {}).items()}
     metrics_file = ctx.run_dir / "command-metrics.jsonl"
-    argv = build_argv(options["command"], ctx.seed, ctx.run_dir, config)
+    argv = build_argv(options["command"], ctx.seed, ctx.run_dir, config, ctx.streams)
     env = {
         **os.environ,
         "LOGBOOK_SEED": str(ctx.seed),
+        **{f"LOGBOOK_SEED_{name.upper()}": str(value) for name, value in ctx.streams.items()},
         "LOGBOOK_RUN_DIR": str(ctx.run_dir),
         "LOGBOOK_CONFIG": json.dumps(config, sort_keys=True),
         "LOGBOOK_METRICS": str(metrics_file),

@@ -87,3 +87,4 @@ def train(config: dict[str, Any], ctx: Any) -> dict[str, float]:
 
 
 train.train_batch = train_batch  # type: ignore[attr-defined]
+train.VARIES = frozenset({"init", "data", "noise"})  # type: ignore[attr-defined]

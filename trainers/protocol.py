@@ -12,6 +12,15 @@ too), and may call ``ctx.save_predictions(array)`` with its predictions on a fix
 set. It raises to fail. Seeds, determinism switches, thread limits and ``CUDA_VISIBLE_DEVICES``
 are set before it is called.
 
+Sources of randomness: a trainer declares which of :data:`SOURCES` it can vary one at a time
+(each drawn only from its stream in ``ctx.streams``, never from a global generator) with a
+``VARIES`` attribute, e.g. ``train.VARIES = frozenset({"init", "data", "noise"})``. A variance
+study (the entry file's ``variance_study``) is refused for a source the trainer does not declare.
+A trainer without ``VARIES`` supports none. The command trainer declares the sources whose
+placeholders (``{seed_init}``, ``{seed_data}``, ``{seed_noise}``, ``{seed_split}``) its command
+uses, plus those listed in the entry's ``trainer.varies`` (for scripts that read the
+``LOGBOOK_SEED_INIT``, ... environment variables instead).
+
 Trainers are found by name through the entry-point group ``logbook.trainers`` or as
 ``module:callable``. This module imports nothing from the rest of the project, and trainers
 import only this module.
@@ -24,7 +33,8 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 ENTRY_POINT_GROUP = "logbook.trainers"
-STREAMS = ("init", "data", "noise")  # model initialisation, data order, dropout/noise
+STREAMS = ("init", "data", "noise", "split")  # model initialisation, data order, dropout/noise, data split
+SOURCES = STREAMS  # what a variance study can vary, one at a time
 
 
 @runtime_checkable
@@ -68,6 +78,17 @@ class RunContext:
         import numpy as np
 
         return np.random.default_rng(self.streams[stream])
+
+
+def declared_sources(trainer: Any, spec: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """The sources a loaded trainer declares (its ``VARIES``); for the command trainer, the sources
+    whose placeholders its command uses plus the entry's ``trainer.varies``."""
+    spec = spec or {}
+    if "command" in spec:
+        command = str(spec.get("command", ""))
+        used = {s for s in SOURCES if "{seed_" + s + "}" in command}
+        return frozenset(used | set(spec.get("varies") or ()))
+    return frozenset(getattr(trainer, "VARIES", ()) or ())
 
 
 class Trainer(Protocol):

@@ -113,3 +113,4 @@ def train(config: dict[str, Any], ctx: Any) -> dict[str, float]:
 
 
 train.train_batch = train_batch  # type: ignore[attr-defined]
+train.VARIES = frozenset({"init", "data"})  # type: ignore[attr-defined]  # data: the training set and its batches

@@ -16,7 +16,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, backup, demo, entries, exports, imports, runs, schema, verdicts, verify
+from logbook.cli import audits, backup, demo, entries, exports, imports, runs, schema, studies, verdicts, verify
 from logbook.errors import InputError, LogbookError
 
 
@@ -50,6 +50,7 @@ for _verb in (
     verify.verify,
     backup.backup,
     imports.import_cmd,
+    studies.variance, studies.robustness,
     demo.demo,
     schema.schema_cmd,
 ):

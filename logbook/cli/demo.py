@@ -6,7 +6,9 @@ same cell with an extra output gate on the adding problem, ten seeds per arm) in
 worker, each arm's ten seeds trained together in one process) and shows it live in the terminal
 app on the entry's screen; with ``--no-tui`` (or without a terminal) it prints each seed's result
 as it lands, then the verdict, and writes a Markdown writeup with figures to
-``.logbook/demo-export/``.
+``.logbook/demo-export/``. A second entry (logbook/data/demo-variance.yaml) runs beside it with a
+pre-registered variance study: where the spread between seeds comes from (init or data order),
+shown as bars on its entry screen, printed, and written up with its figure.
 """
 
 from __future__ import annotations
@@ -55,22 +57,27 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
         spec = dataclasses.replace(validate(data, label="demo"), source_text=spec.source_text)
     store = open_store(path)
     try:
+        from logbook.cli.studies import print_demo_study, register_demo_study
+
         entry = register(store, str(create_draft(store, spec).id))
         run_ids = enqueue(store, str(entry.id))
+        study_entry, study_runs = register_demo_study(store, tiny)  # where the spread comes from
         seeds = spec.seeds
+        batch = max(seeds, 32)  # an arm's seeds, and its variance study's runs, trained together
         click.echo(f"Demo logbook: {path}")
         click.echo(f"Registered “{entry.title}” ({entry.slug}), hash {entry.registration_hash[:16]}…")
-        click.echo(f"Running {len(run_ids)} runs: {len(spec.arms)} arms × {seeds} seeds, each arm's seeds trained together.\n")
+        click.echo(f"Running {len(run_ids)} runs: {len(spec.arms)} arms × {seeds} seeds, each arm's seeds trained together.")
+        click.echo(f"Also “{study_entry.title}” ({study_entry.slug}): {len(study_runs)} runs, its variance study included.\n")
         if not no_tui and sys.stdin.isatty() and sys.stdout.isatty():
             from logbook.engine.queue import ensure_worker
             from logbook.tui.app import run_app
 
-            ensure_worker(store, cpu_slots=2, batch=seeds)  # detached: quitting the app does not stop it
+            ensure_worker(store, cpu_slots=2, batch=batch)  # detached: quitting the app does not stop it
             run_app(path, open_entry=entry.id)
             return
         started = time.monotonic()
         worker = subprocess.Popen(
-            [sys.executable, "-m", "logbook", "--db", str(path), "worker", "--once", "--batch", str(seeds), "--cpu-slots", "2"],
+            [sys.executable, "-m", "logbook", "--db", str(path), "worker", "--once", "--batch", str(batch), "--cpu-slots", "2"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
         )
         shown: set[int] = set()
@@ -83,7 +90,8 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
                     value = (run.final_metrics or {}).get(spec.metric)
                     text = f"{value:.4f}" if isinstance(value, float) else run.status
                     click.echo(f"  [{len(shown):>2}/{len(run_ids)}] {arm:<9} seed {run.seed:<11} {spec.metric} {text}")
-            if len(shown) == len(run_ids) or worker.poll() is not None and len(shown) < len(run_ids) and _settled(store, run_ids):
+            if (len(shown) == len(run_ids) and _settled(store, study_runs)) or (
+                    worker.poll() is not None and _settled(store, run_ids + study_runs)):
                 break
             time.sleep(0.5)
         worker.wait(timeout=60)
@@ -93,6 +101,8 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
             print_verdict(comparison)
         out = path.parent / "demo-export"
         written = export(store, [str(entry.id)], all_entries=False, verdicts=None, fmt="md", out=out)
+        print_demo_study(store, study_entry.id)
+        written += export(store, [str(study_entry.id)], all_entries=False, verdicts=None, fmt="md", out=out)
         click.echo(f"\nWriteup with figures: {written[0]}")
         click.echo(f"Explore it: logbook --db {path} show {entry.slug}   |   logbook --db {path} audit {entry.slug} --wait")
     finally:

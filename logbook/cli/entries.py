@@ -80,6 +80,12 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
     from logbook.db.paths import resolve_db_path
 
     spec = load_entry_file(file)  # validate before the database is even opened
+    if spec.variance_study:  # the trainer must be able to vary each source (a named trainer is asked)
+        from dataclasses import replace
+
+        from logbook.entries.studies import check_study
+
+        spec = replace(spec, variance_study=check_study(spec.variance_study, spec.trainer.to_dict(), str(file)))
     fresh = not resolve_db_path(ctx.obj.get("db")).exists()
     store = open_store(ctx, "create")
     if fresh:  # only `init` and `new` create a logbook, and `new` says so

@@ -48,6 +48,10 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
     executor, options = settings_for_run(store, entry, executor, flag_block(slurm))
     confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra, executor=executor, executor_options=options)
+    if extra is None:  # the registered variance study is part of the plan
+        from logbook.entries.studies import queue_study
+
+        queued += queue_study(store, entry)
     with store.session() as session:
         found = resolve_entry(session, entry)
         entry_id, slug = found.id, found.slug

@@ -105,12 +105,18 @@ def verdict_cmd(
             raise InputError("ENTRY: expected either an entry or --baseline-file/--candidate-file, not both")
         from logbook.entries.verdicts import entry_verdict
 
+        from logbook.entries.studies import verdict_notes
+
         store = open_store(ctx, "auto")  # caches the verdict where the logbook can be written
         result = entry_verdict(store, entry, cache=not store.read_only)
+        result["studies"] = verdict_notes(store, entry)
         if as_json:
             emit_json(result)
             return
         print_entry_verdict(result)
+        for key, label in (("variance_warning", "warning"), ("robustness", "robustness")):
+            if result["studies"][key]:
+                say(f"  {label}: {result['studies'][key]}")
         return
     if not (baseline_file and candidate_file):
         raise InputError("verdict: expected an ENTRY, or both --baseline-file and --candidate-file")

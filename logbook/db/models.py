@@ -92,6 +92,11 @@ class Hypothesis(SQLModel, table=True):
     # Imported from another tracker after the results existed (not pre-registered); where from.
     retrospective: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     import_source: Optional[dict] = _json(nullable=True)
+    # A pre-registered variance study ({"sources": [...], "seeds": n}; seeds drawn at registration
+    # are added as "fixed_seed" and "group_seeds") and, on a robustness follow-up, what it varies.
+    variance_study: Optional[dict] = _json(nullable=True)
+    follows_id: Optional[int] = _fk("hypothesis.id", nullable=True, ondelete="SET NULL")
+    robustness: Optional[dict] = _json(nullable=True)
 
 
 class Arm(SQLModel, table=True):
@@ -161,7 +166,8 @@ class Run(SQLModel, table=True):
     arm_id: int = _fk("arm.id")
     audit_id: Optional[int] = _fk("audit.id", nullable=True, ondelete="SET NULL")
     seed: int
-    seed_origin: str = "planned"  # planned, extra, audit, rerun
+    seed_origin: str = "planned"  # planned, extra, audit, rerun, variance:<source> (never judged)
+    streams: Optional[dict] = _json(nullable=True)  # stream seeds given explicitly (variance studies)
     status: str = "queued"  # queued, running, succeeded, failed, diverged, crashed, cancelled
     cancel_requested: bool = False  # set by `logbook cancel`; the worker running it stops it
     attempt: int = 1

@@ -122,17 +122,22 @@ def run_job(job: dict[str, Any], capture: Callable[[], dict[str, Any]] | None = 
             for outcome in outcomes.values():
                 outcome["error"] = str(exc)
             return outcomes
-        determinism = seed_everything(int(runs[0]["seed"]), bool(job["deterministic"]))
+        # A variance study's run gives its streams explicitly and, as "global", the seed the trainer
+        # sees and the global generators get (the study's fixed seed when one source varies).
+        given = {r["run_id"]: dict(r["streams"]) if r.get("streams") else None for r in runs}
+        seeds = {r["run_id"]: int(given[r["run_id"]].pop("global", r["seed"])) if given[r["run_id"]] else int(r["seed"])
+                 for r in runs}
+        determinism = seed_everything(seeds[runs[0]["run_id"]], bool(job["deterministic"]))
         torch = sys.modules.get("torch")
         if torch is not None and job.get("threads"):
             torch.set_num_threads(int(job["threads"]))
         contexts = []
         for r in runs:
-            record = {**determinism, "seed": int(r["seed"]), "streams": derive_streams(int(r["seed"])),
-                      "batch_size": len(runs)}
+            streams = {k: int(v) for k, v in given[r["run_id"]].items()} if given[r["run_id"]] else derive_streams(int(r["seed"]))
+            record = {**determinism, "seed": seeds[r["run_id"]], "streams": streams, "batch_size": len(runs)}
             outcomes[r["run_id"]]["determinism"] = record
             contexts.append(RunContext(
-                seed=int(r["seed"]), streams=record["streams"], device=job["device"], run_dir=Path(r["run_dir"]),
+                seed=seeds[r["run_id"]], streams=record["streams"], device=job["device"], run_dir=Path(r["run_dir"]),
                 reporter=reporters[r["run_id"]], options=dict(job["trainer"]), deterministic=bool(job["deterministic"]),
                 timeout=job.get("timeout"),
             ))
@@ -182,9 +187,22 @@ def can_batch(trainer_spec: dict[str, Any]) -> bool:
         return False
 
 
+def varies(trainer_spec: dict[str, Any]) -> list[str] | None:
+    """The sources of randomness a trainer declares it can vary one at a time (its ``VARIES``), or
+    None when it cannot be loaded."""
+    from logbook.engine.plugins import TrainerNotFound, load_trainer
+    from trainers.protocol import declared_sources
+
+    try:
+        return sorted(declared_sources(load_trainer(trainer_spec), trainer_spec))
+    except TrainerNotFound:
+        return None
+
+
 def main(argv: list[str]) -> int:
     if argv[1] == "--probe":  # asked by the worker, which never imports trainers itself
-        print(json.dumps({"batch": can_batch(json.loads(argv[2]))}))
+        spec = json.loads(argv[2])
+        print(json.dumps({"batch": can_batch(spec), "varies": varies(spec)}))
         return 0
     job_path = Path(argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))

@@ -366,7 +366,8 @@ class WorkerLoop:
                 folders.append(run_dir)
             job_file = folders[0] / "job.json"
             job = {
-                "runs": [{"run_id": r.id, "seed": r.seed, "run_dir": str(d)} for r, d in zip(runs, folders)],
+                "runs": [{"run_id": r.id, "seed": r.seed, "run_dir": str(d), "streams": r.streams}
+                         for r, d in zip(runs, folders)],
                 "config": arm.config, "trainer": entry.trainer, "deterministic": entry.deterministic,
                 "device": slot.device, "worker_pid": os.getpid(), "timeout": timeout,
                 "threads": getattr(self.executor, "threads_per_slot", lambda: None)(),
@@ -375,7 +376,7 @@ class WorkerLoop:
             log_path = folders[0] / "log.txt"  # a batch shares one log
             pid, start = self.executor.submit(
                 Job(run_ids=[r.id for r in runs], job_file=job_file, run_dir=folders[0], log_path=log_path,
-                    env=determinism_env(entry.deterministic, runs[0].seed), timeout=timeout, cwd=cwd),
+                    env=determinism_env(entry.deterministic, (runs[0].streams or {}).get("global", runs[0].seed)), timeout=timeout, cwd=cwd),
                 slot,
             )
             commit = head_commit(cwd) if cwd else None

@@ -40,6 +40,7 @@ class TrainerSpec:
     command: str | None = None
     metrics: dict[str, str] = field(default_factory=dict)  # metric name -> regex with one group
     timeout: float | None = None  # seconds per run
+    varies: tuple[str, ...] = ()  # command trainer: sources its script reads from LOGBOOK_SEED_<SOURCE>
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -50,6 +51,8 @@ class TrainerSpec:
             out["metrics"] = dict(self.metrics)
         if self.timeout is not None:
             out["timeout"] = self.timeout
+        if self.varies:
+            out["varies"] = list(self.varies)
         return out
 
     @property
@@ -265,7 +268,7 @@ def to_spec(model: EntryFile, *, source_path: str | None = None, source_text: st
     if isinstance(model.trainer, Trainer):
         trainer = TrainerSpec(name=model.trainer.name, command=model.trainer.command,
                               metrics=dict(model.trainer.metrics) if model.trainer.command else {},
-                              timeout=model.trainer.timeout)
+                              timeout=model.trainer.timeout, varies=tuple(dict.fromkeys(model.trainer.varies)))
     else:
         trainer = TrainerSpec(name=model.trainer)
     pilot = model.min_effect if not isinstance(model.min_effect, float) else None

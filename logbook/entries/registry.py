@@ -10,7 +10,9 @@ What the registration hash covers, as canonical JSON (keys sorted, no spaces, UT
 ``schema``, ``title``, ``hypothesis``, ``metric``, ``goal``, ``min_effect``, ``alpha``, ``seeds``,
 ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order), ``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
 diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC); and ``min_effect_source`` when δ
-was derived from a pilot (its slug and registration hash, sd multiple, pooled sd, degrees of freedom).
+was derived from a pilot (its slug and registration hash, sd multiple, pooled sd, degrees of freedom);
+and, only when the entry has them, ``variance_study`` (sources, seeds, verdict_varies, fixed_seed,
+group_seeds) and ``robustness`` (a follow-up's link to the entry it tests and its settings).
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
             notes=spec.notes,
             source_path=spec.source_path,
             source_text=spec.source_text,
+            variance_study=spec.variance_study,
         )
         session.add(entry)
         session.flush()
@@ -136,7 +139,20 @@ def registration_content(entry: Hypothesis, arms: list[Arm]) -> dict[str, Any]:
             "untracked": list(entry.git_untracked or []),
         },
         "registered_at": iso(entry.registered_at),
+        # Present only when used, so entries without them hash exactly as before.
+        **({"variance_study": entry.variance_study} if entry.variance_study else {}),
+        **({"robustness": entry.robustness} if entry.robustness else {}),
     } | ({"min_effect_source": entry.min_effect_source} if entry.min_effect_source else {})
+
+
+def with_study_seeds(study: dict[str, Any], exclude: set[int]) -> dict[str, Any]:
+    """A variance study with its seeds drawn: one fixed seed (the value of every stream held
+    still) and, per source and for the all-sources group, ``seeds`` fresh seeds."""
+    groups = [*study["sources"], "all"]
+    drawn = draw_seeds(1 + len(groups) * study["seeds"], exclude=exclude)
+    n = study["seeds"]
+    return {**study, "fixed_seed": drawn[0],
+            "group_seeds": {g: drawn[1 + i * n: 1 + (i + 1) * n] for i, g in enumerate(groups)}}
 
 
 def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | None = None) -> Hypothesis:
@@ -150,6 +166,8 @@ def register(store: Store, ref: str, *, cwd: str | Path = ".", git: GitInfo | No
         arms = arms_of(session, entry.id)
         _resolve_min_effect(session, entry)
         entry.planned_seeds = draw_seeds(entry.seeds_per_arm)
+        if entry.variance_study:
+            entry.variance_study = with_study_seeds(entry.variance_study, exclude=set(entry.planned_seeds))
         entry.in_git_repo = git.in_repo
         entry.repo_root = git.root
         entry.git_commit = git.commit
@@ -385,4 +403,6 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
             "retrospective_note": RETRO_NOTE if entry.retrospective else None,
             "import_source": entry.import_source,
             "rerun_missing": rerun_gaps(entry),
+            "variance_study": entry.variance_study,
+            "follows": (entry.robustness or {}).get("of"),
         }

@@ -30,7 +30,8 @@ MIN_SEEDS = 5  # the verdict needs at least five finite seeds per arm
 MAX_SEEDS = 10_000
 MAX_ARMS = 64
 MAX_TAGS = 32
-COMMAND_PLACEHOLDERS = ("seed", "run_dir")
+STUDY_SOURCES = ("init", "data", "noise", "split")  # the seed streams a variance study can vary
+COMMAND_PLACEHOLDERS = ("seed", "run_dir", *(f"seed_{s}" for s in STUDY_SOURCES))
 SAMPLE_SEED = 1234567  # commands are formatted with it to prove they can be formatted at all
 MAX_FORMAT_WIDTH = 1000  # a larger width or precision in a placeholder is refused (it would allocate)
 
@@ -181,6 +182,8 @@ class Trainer(Strict):
         default_factory=dict, max_length=100,
         description="expected a mapping of metric name to a regular expression with one capture group")
     timeout: Annotated[number(gt=0), Field(description="expected a positive number of seconds per run")] | None = None
+    varies: Annotated[list[Literal["init", "data", "noise", "split"]], Field(
+        max_length=4, description="expected, with a command, the sources its script reads from LOGBOOK_SEED_<SOURCE>")] = []
 
     @field_validator("command")
     @classmethod
@@ -297,8 +300,13 @@ class EntryFile(Strict):
                     f"expected placeholder {{{placeholder}}} to be {{seed}}, {{run_dir}} or a config key of every arm "
                     f"(missing in arms: {', '.join(missing)})", at="trainer.command",
                 )
-        if self.variance_study is not None and self.variance_study.seeds > self.seeds:
-            raise refused(f"expected at most the entry's {self.seeds} seeds per arm", at="variance_study.seeds")
+        if self.variance_study is not None and isinstance(self.trainer, Trainer):
+            # a command varies the sources whose {seed_<source>} it uses or that it lists in varies
+            supported = {s for s in STUDY_SOURCES if command and "{seed_" + s + "}" in command} | set(self.trainer.varies)
+            missing = [s for s in self.variance_study.sources if s not in supported]
+            if command and missing:
+                raise refused(f"expected sources the command can vary (placeholders {{seed_<source>}} or trainer.varies); "
+                              f"it cannot vary {', '.join(missing)}", at="variance_study.sources")
         return self
 
 

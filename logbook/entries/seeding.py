@@ -1,6 +1,6 @@
 """Seeds and determinism for one run.
 
-A run's seed derives independent streams (model init, data order, dropout/noise) with NumPy's
+A run's seed derives independent streams (model init, data order, dropout/noise, data split) with NumPy's
 SeedSequence, so changing how data is shuffled never changes the initialisation. Python's,
 NumPy's and (when the trainer uses it) torch's global generators are seeded with the run seed.
 Deterministic mode turns on torch's deterministic algorithms and cuDNN's deterministic settings;
@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-STREAMS = ("init", "data", "noise")
+# Child i of SeedSequence.spawn does not depend on how many are spawned, so adding a stream at the
+# end never changes the earlier ones.
+STREAMS = ("init", "data", "noise", "split")
 CUBLAS_WORKSPACE = ":4096:8"
 
 

@@ -174,6 +174,10 @@ def judge(
 ) -> list:
     """Every candidate against the baseline, as one family. δ and α default to the entry's live
     values; a δ of None (registered as "auto") is replaced by ``data_delta`` (exploratory)."""
+    if entry.robustness:  # a robustness follow-up: each setting's candidates against its own baseline
+        from logbook.entries.studies import judge_settings
+
+        return [v for _, _, v in judge_settings(entry, data, interval=interval, planned_n=planned_n)]
     baseline = entry.baseline_arm
     candidates = [a for a in arms if a.name != baseline]
     delta = entry.min_effect if delta is None else delta

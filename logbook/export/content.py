@@ -8,12 +8,15 @@ from typing import Any
 
 UNTAGGED = "untagged"
 CURVES_BAND = "the band spans the lowest to the highest seed at each step"
-FIGURE_ALT = {"distribution": "per-seed distribution", "effects": "effects against 0 and δ", "curves": "learning curves"}
+FIGURE_ALT = {"distribution": "per-seed distribution", "effects": "effects against 0 and δ", "curves": "learning curves",
+              "variance": "spread due to each source"}
 FIGURE_CAPTIONS = {
     "distribution": "Every seed of every arm, with the interquartile box; the dashed line is the baseline mean "
                     "(no effect) and the dotted line where a candidate's mean would sit for an effect of exactly δ",
     "effects": "Each candidate's effect (positive means better) with the interval the verdict used, against 0 and δ",
     "curves": f"Learning curves: the mean over seeds; {CURVES_BAND}",
+    "variance": "Variance study: the standard deviation due to each source of randomness alone, and to all "
+                "together, with 95% bootstrap intervals",
 }
 
 

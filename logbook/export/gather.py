@@ -85,7 +85,9 @@ def environment_summary(environment: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def gather(store: Store, entry_id: int) -> dict[str, Any]:
-    """The entry, its verdict, per-seed rows, curves, environment and audits."""
+    """The entry, its verdict, per-seed rows, curves, environment, studies and audits."""
+    from logbook.entries.studies import studies_of
+
     ref = str(entry_id)
     detail = entry_detail(store, ref)
     verdict = entry_verdict(store, ref, cache=False)
@@ -125,6 +127,7 @@ def gather(store: Store, entry_id: int) -> dict[str, Any]:
         "rows": rows,
         "curves": _curves(store, run_arms, detail["metric"]),
         "environment": environment_summary(run_environment or _registration_environment(store, entry_id)),
+        "studies": studies_of(store, str(entry_id)),
         "audits": [
             {"id": a.id, "status": a.status, "outcome": a.outcome, "seeds_per_arm": a.n_seeds,
              "commitment": a.commitment, "started_at": iso(a.created_at), "concluded_at": iso(a.concluded_at)}

@@ -88,6 +88,9 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], command: str 
         "",
     ]
     out += _arms_table(report) + _comparisons_table(report)
+    from logbook.export.studies import latex_lines
+
+    out += latex_lines(report.get("studies"), sub)
     for kind, path in figures.items():
         out += ["\\begin{figure}[ht]", "\\centering",
                 f"\\includegraphics[width=0.85\\linewidth]{{\\logbookexportdir/{path}}}",

@@ -123,6 +123,9 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
             f"| {md(c['candidate_name'])} | {c['verdict']} | {num(c['effect'])} | {c['level']:.0%} [{num(c['ci_low'])}, {num(c['ci_high'])}] | "
             f"{num(c['prob_improvement'], 3)} | {num(c['p_value_holm'], 3)} | [{num(c['bootstrap_low'])}, {num(c['bootstrap_high'])}] | "
             f"{num(c['seeds_needed']) if c['verdict'] == 'inconclusive' else '–'} |")
+    from logbook.export.studies import markdown_lines
+
+    lines += markdown_lines(report.get("studies"), h)
     if figures:
         lines += ["", f"{h}# Figures", ""]
         for kind, path in figures.items():

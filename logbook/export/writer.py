@@ -40,6 +40,11 @@ def _figures(report: dict[str, Any], out: Path) -> dict[str, dict[str, str]]:
         paths = getattr(figures, kind)(report, folder / f"{slug}-{kind}")
         if paths:
             made[kind] = {path.suffix[1:]: path.relative_to(out).as_posix() for path in paths}
+    from logbook.export.studies import variance_figure
+
+    paths = variance_figure(report.get("studies"), folder / f"{slug}-variance")
+    if paths:
+        made["variance"] = {path.suffix[1:]: path.relative_to(out).as_posix() for path in paths}
     return made
 
 

@@ -100,7 +100,10 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
     ]
     counted = {r["id"] for r in runs if r["origin"] in COUNTED_ORIGINS}
     # Stored text is drawn on the terminal: no control character in it may reach the terminal.
+    from logbook.entries.studies import studies_of
+
     return terminal_data({"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
+                          "studies": studies_of(store, ref),
                           "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})})
 
 

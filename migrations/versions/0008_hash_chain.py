@@ -24,7 +24,7 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -18,6 +18,7 @@ from logbook.db.runstatus import ACTIVE, RETRYABLE
 from logbook.tui.messages import ActionFinished, EntryLoaded, LaunchPreviewed
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ConfirmScreen, FormScreen
+from logbook.tui.study_widgets import StudyPanel
 from logbook.tui.widgets import Distribution, badge, number, retro_badge, seed_text, sparkline
 
 
@@ -37,6 +38,7 @@ class EntryScreen(BaseScreen):
         Binding("m", "amend", "Amend"),
         Binding("e", "export", "Export"),
         Binding("u", "audit", "Audit"),
+        Binding("n", "robustness", "Neighbours", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False, priority=True),
         Binding("pageup", "page(-1)", "Page up", show=False, priority=True),
     ]
@@ -54,6 +56,7 @@ class EntryScreen(BaseScreen):
             yield Distribution(id="distribution", classes="card")
             yield Static(id="stats", classes="card")
             yield Static(id="curves", classes="card")
+            yield StudyPanel(id="studies", classes="card")
             yield Static(id="audits", classes="card")
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -84,6 +87,7 @@ class EntryScreen(BaseScreen):
         self.query_one("#stats", Static).update(trimmed(self.stats_text(view)))
         self.query_one("#curves", Static).update(trimmed(self.curves_text(view["curves"], v.get("churn"))))
         self.query_one("#audits", Static).update(trimmed(self.audits_text(view["audits"])))
+        self.query_one(StudyPanel).show(view.get("studies"))
         table = self.query_one("#runs", DataTable)
         cursor = table.cursor_row
         table.clear()
@@ -266,6 +270,12 @@ class EntryScreen(BaseScreen):
             out = store.path.parent / "exports"
             written = export(store, [ref], all_entries=False, verdicts=None, fmt="md", out=out)
             text = f"wrote {written[0]}"
+        elif what == "robustness":
+            from logbook.entries.studies import register_follow_up
+
+            vary = [part.strip() for part in kwargs["vary"].split(";") if part.strip()]
+            follow = register_follow_up(store, ref, vary, int(kwargs["seeds"]) if kwargs["seeds"].strip() else None)
+            text = f"registered follow-up {follow.id} ({follow.slug}): open it and press r to run it"
         elif what == "audit":
             from logbook.entries.audit import start_audit
 
@@ -310,3 +320,11 @@ class EntryScreen(BaseScreen):
 
     def action_audit(self) -> None:
         self.preview("audit")
+
+    def action_robustness(self) -> None:
+        def submitted(values: dict | None) -> None:
+            if values:
+                self.act("robustness", **values)
+
+        self.app.push_screen(FormScreen("Does the verdict survive neighbouring settings? (a linked follow-up entry)", [
+            ("vary", "settings: lr=x0.5,x2; hidden=48,96"), ("seeds", "seeds per arm (empty: the entry's)")]), submitted)

@@ -1,0 +1,221 @@
+"""Variance studies and robustness follow-ups through the real CLI, worker and trainers."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logbook.entries.seeding import derive_streams
+from logbook.entries.studies import Change, parse_vary, robustness_summary, unvaried_warning
+from logbook.errors import InputError
+from trainers.command import build_argv
+
+TINY = {"steps": 60, "train_size": 400, "eval_size": 200, "batch_size": 50, "width": 16, "log_every": 1000}
+
+
+def test_irreproducibility_study_separates_init_from_data_order(project):
+    slug = project.entry(
+        "spread", "irreproducibility",
+        {"ordered": {**TINY, "shuffle_window": 1}, "shuffled": {**TINY, "shuffle_window": 400}},
+        seeds=5, metric="eval_loss", extra="variance_study: {sources: [init, data], seeds: 8}\n",
+    )
+    queued = json.loads(project.logbook("run", slug, "--no-worker", "--json").stdout)["queued"]
+    assert len(queued) == 2 * (5 + 3 * 8)
+    out = project.start_worker("--once", "--cpu-slots", "2", "--batch", "32").communicate(timeout=600)[0]
+    runs = project.runs()
+    assert all(r["status"] == "succeeded" for r in runs), out
+    report = json.loads(project.logbook("variance", slug, "--json").stdout)
+
+    # Independent computation of the components on the same numbers.
+    def values(arm, group):
+        return [r["final_metrics"]["eval_loss"] for r in runs if r["arm"] == arm and r["seed_origin"] == f"variance:{group}"]
+
+    for arm in ("ordered", "shuffled"):
+        total = statistics.variance(values(arm, "all"))
+        for group in ("init", "data", "all"):
+            got = report["arms"][arm][group]
+            assert got["n"] == 8
+            assert got["sd"] == pytest.approx(statistics.stdev(values(arm, group)), rel=1e-9, abs=1e-15)
+            assert got["share"] == pytest.approx(np.var(values(arm, group), ddof=1) / total, rel=1e-9, abs=1e-15)
+            assert got["sd_low"] <= got["sd"] <= got["sd_high"]
+
+    # A fixed data order: runs that vary only the data stream are identical, so data's share is
+    # zero (inside its interval) while init alone explains a large share.
+    ordered = report["arms"]["ordered"]
+    assert ordered["data"]["sd"] == 0.0 and ordered["data"]["share"] == 0.0
+    assert ordered["data"]["share_low"] <= 0.0 <= ordered["data"]["share_high"]
+    # (the study's seeds are fresh at each registration: with 8 runs a variance ratio below 0.1,
+    # when init alone makes all the spread, has a probability under 1%)
+    assert ordered["init"]["share"] > 0.1 and ordered["init"]["sd_low"] > 0
+    # Shuffled data: data order alone now makes spread too, and init-only runs stay the same.
+    shuffled = report["arms"]["shuffled"]
+    assert shuffled["data"]["sd_low"] > 0
+    assert shuffled["init"]["sd_low"] > 0
+    assert "init" in report["matter"] and report["pending"] == 0
+
+    # Streams: each group varies its own stream only; the others come from the fixed seed.
+    init_runs = [r for r in runs if r["seed_origin"] == "variance:init"]
+    data_streams = {json.loads(r["streams"])["data"] for r in init_runs}
+    init_streams = {json.loads(r["streams"])["init"] for r in init_runs if r["arm"] == "ordered"}
+    assert len(data_streams) == 1 and len(init_streams) == 8
+    fixed = {json.loads(r["streams"])["global"] for r in init_runs}
+    assert len(fixed) == 1 and fixed.isdisjoint(r["seed"] for r in init_runs)
+    for r in init_runs[:3]:
+        streams = json.loads(r["streams"])
+        assert streams["init"] == derive_streams(r["seed"])["init"]
+        assert streams["data"] == derive_streams(streams["global"])["data"]
+        record = json.loads(r["determinism"])
+        assert record["seed"] == streams.pop("global") and record["streams"] == streams
+    # Churn between the group's models is reported (the trainer saves predictions).
+    assert 0 <= ordered["init"]["churn"]["churn"] <= 1
+
+    # The study's runs never enter the verdict.
+    verdict = json.loads(project.logbook("verdict", slug, "--json").stdout)
+    assert [len(verdict["arms"][a]["values"]) for a in ("ordered", "shuffled")] == [5, 5]
+    text = project.logbook("variance", slug).stdout
+    assert "ordered" in text and "share" in text
+
+
+def test_the_study_is_pre_registered_with_its_seeds(project):
+    slug = project.entry("reg", "irreproducibility", {"a": TINY, "b": TINY}, seeds=5, metric="eval_loss",
+                         extra="variance_study: {sources: [data], seeds: 4}\n")
+    detail = json.loads(project.logbook("show", slug, "--json").stdout)
+    import sqlite3
+
+    con = sqlite3.connect(project.db)
+    content = json.loads(con.execute("SELECT registered_content FROM hypothesis WHERE slug = ?", (slug,)).fetchone()[0])
+    con.close()
+    study = content["variance_study"]
+    assert study["sources"] == ["data"] and study["seeds"] == 4
+    assert sorted(study["group_seeds"]) == ["all", "data"] and all(len(s) == 4 for s in study["group_seeds"].values())
+    assert not set(study["group_seeds"]["data"]) & set(detail["planned_seeds"])
+    assert detail["registration_verified"] is True
+
+
+def test_a_study_on_a_source_the_trainer_cannot_vary_is_refused(project):
+    (project.root / "noise.yaml").write_text(textwrap.dedent("""\
+        title: t
+        hypothesis: h
+        metric: eval_loss
+        goal: minimize
+        min_effect: 0.1
+        seeds: 5
+        trainer: irreproducibility
+        arms: {a: {}, b: {}}
+        variance_study: {sources: [init, noise], seeds: 5}
+        """))
+    out = project.logbook("new", "noise.yaml", check=False)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "noise.yaml: variance_study.sources: trainer 'irreproducibility' cannot vary noise; "
+        "expected sources it declares in VARIES (data, init)"]
+    (project.root / "cmd.yaml").write_text(textwrap.dedent("""\
+        title: t
+        hypothesis: h
+        metric: score
+        goal: maximize
+        min_effect: 0.1
+        seeds: 5
+        trainer: {command: "python s.py {seed_init}"}
+        arms: {a: {}, b: {}}
+        variance_study: {sources: [init, data], seeds: 5}
+        """))
+    out = project.logbook("new", "cmd.yaml", check=False)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "variance_study.sources" in out.stderr and "cannot vary data" in out.stderr
+    assert "entry" not in project.logbook("list", "--json").stdout or json.loads(project.logbook("list", "--json").stdout) == []
+
+
+def test_command_trainer_gets_the_stream_seeds():
+    streams = {"init": 11, "data": 22, "noise": 33, "split": 44}
+    argv = build_argv("train.py --init {seed_init} --data={seed_data} {seed}", 7, Path("/r"), {}, streams)
+    assert argv == ["train.py", "--init", "11", "--data=22", "7"]
+    assert build_argv("t {seed_noise}", 7, Path("/r"), {}) == ["t", "{seed_noise}"]  # a preview shows it as written
+
+
+SCORE = textwrap.dedent("""\
+    import random, sys
+    cand, lr, seed = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    noise = random.Random(seed).gauss(0.0, 0.1)
+    effect = 0.5 if lr >= 2 else -0.5  # the candidate helps only at twice the learning rate
+    print(f"score: {noise + cand * effect}")
+    """)
+
+
+def test_robustness_follow_up_shows_a_sign_flip(project):
+    (project.root / "score.py").write_text(SCORE)
+    trainer = {"command": "python score.py {cand} {lr} {seed}", "metrics": {"score": r"score: (\S+)"}}
+    slug = project.entry("flip", trainer, {"baseline": {"cand": 0, "lr": 1.0}, "cand": {"cand": 1, "lr": 1.0}}, seeds=5)
+    project.logbook("run", slug, "--no-worker")
+    project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=300)
+    assert json.loads(project.logbook("verdict", slug, "--json").stdout)["verdict"] == "negative"
+
+    bad = project.logbook("robustness", slug, "--vary", "lr", "--yes", check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("--vary: expected NAME=V1,V2")
+    missing = project.logbook("robustness", slug, check=False)
+    assert missing.returncode == 2 and "no robustness follow-up" in missing.stderr
+
+    made = project.logbook("robustness", slug, "--vary", "lr=x0.5,x2", "--no-worker", "--yes")
+    follow_id = int(made.stdout.strip())
+    waiting = json.loads(project.logbook("robustness", slug, "--json").stdout)
+    assert waiting["follow_up"] == follow_id and waiting["robust"] is None
+    assert all(s["verdict"] is None for s in waiting["settings"])
+    project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=300)
+
+    report = json.loads(project.logbook("robustness", slug, "--json").stdout)
+    assert report["robust"] is False
+    by_label = {s["label"]: s for s in report["settings"]}
+    assert by_label["lr×0.5"]["verdict"] == "negative" and by_label["lr×0.5"]["setting"] == {"lr": "x0.5"}
+    assert by_label["lr×2"]["verdict"] == "positive" and by_label["lr×2"]["ci_low"] > 0
+    assert by_label["lr×0.5"]["ci_high"] < 0
+    assert report["summary"] == "positive at lr×2 only: not robust"
+    assert "not robust" in project.logbook("robustness", slug).stdout
+
+    # The follow-up is its own registered entry: fresh seeds, δ and α inherited, a family of two;
+    # the original is unchanged.
+    follow = json.loads(project.logbook("show", str(follow_id), "--json").stdout)
+    original = json.loads(project.logbook("show", slug, "--json").stdout)
+    assert follow["min_effect"] == original["min_effect"] and follow["alpha"] == original["alpha"]
+    assert not set(follow["planned_seeds"]) & set(original["planned_seeds"])
+    assert {a["name"] for a in follow["arms"]} == {"baseline.lr-x0.5", "cand.lr-x0.5", "baseline.lr-x2", "cand.lr-x2"}
+    assert {a["name"]: a["config"]["lr"] for a in follow["arms"]}["cand.lr-x2"] == 2.0
+    assert original["amendments"] == [] and follow["registration_verified"] is True
+
+    # The follow-up judges each setting against its own baseline, one family over the settings.
+    judged = json.loads(project.logbook("verdict", str(follow_id), "--json").stdout)
+    assert [(c["baseline_name"], c["candidate_name"], c["family_size"]) for c in judged["comparisons"]] == [
+        ("baseline.lr-x0.5", "cand.lr-x0.5", 2), ("baseline.lr-x2", "cand.lr-x2", 2)]
+    # The original's verdict and writeup carry the summary line and the table.
+    assert "robustness: positive at lr×2 only: not robust" in project.logbook("verdict", slug).stdout
+    project.logbook("export", slug, "--format", "md", "--out", "out")
+    text = (project.root / "out" / f"{slug}.md").read_text()
+    assert "## Robustness at neighbouring settings" in text and "| lr×2 | cand | positive |" in text
+
+
+def test_parse_vary_and_the_summary_line():
+    changes = parse_vary(["lr=x0.5,x2", "hidden=48,96", "act=gelu"])
+    assert [c.label for c in changes] == ["lr×0.5", "lr×2", "hidden=48", "hidden=96", "act=gelu"]
+    assert changes[2].value == 48 and changes[4].value == "gelu"
+    assert Change("hidden", factor=2.0).apply({"hidden": 48}, "a") == {"hidden": 96}
+    with pytest.raises(InputError, match="--vary: lr: expected a number in the config of every arm"):
+        Change("lr", factor=2.0).apply({}, "baseline")
+    with pytest.raises(InputError, match="positive finite factor"):
+        parse_vary(["lr=x0"])
+    rows = [{"label": f"s{i}", "verdict": "negative"} for i in range(5)]
+    assert robustness_summary("negative", rows) == (True, "negative at 5/5 neighbouring settings")
+    rows[2] = {"label": "lr×2", "verdict": "positive"}
+    assert robustness_summary("negative", rows) == (False, "positive at lr×2 only: not robust")
+    rows[0] = {"label": "x", "verdict": None}
+    assert robustness_summary("negative", rows)[0] is None
+
+
+def test_the_warning_names_sources_that_matter_but_were_not_varied():
+    assert unvaried_warning(["init", "data"], ["data"], {"data": 0.6}) is None
+    assert unvaried_warning(["init"], ["data"], {"data": 0.6}) == (
+        "your seeds varied init only; data contributes 60% of the variance: the verdict's interval is too narrow")

@@ -1,0 +1,112 @@
+"""The studies where people read them: the entry screen's panel (Pilot), the verdict's warning,
+and the Markdown/LaTeX writeups (a table and a figure)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+import time
+
+import numpy as np
+
+STUDY_YAML = textwrap.dedent("""\
+    title: Spread of a script
+    hypothesis: The candidate scores higher
+    metric: score
+    goal: maximize
+    min_effect: 0.1
+    seeds: 5
+    trainer: {command: "python train.py {seed_init} {seed_data}", metrics: {score: "score: (\\\\S+)"}}
+    arms: {baseline: {}, wide: {}}
+    variance_study: {sources: [init, data], seeds: 6}
+    """)
+
+
+def study_entry(cli, tmp_path, db_path, verdict_varies: list[str] | None = None) -> None:
+    """A registered entry whose study runs ended: data order makes most of the spread.
+    ``verdict_varies`` stands for a trainer whose verdict runs vary fewer sources than its study."""
+    path = tmp_path / "study.yaml"
+    path.write_text(STUDY_YAML)
+    assert cli("new", path).code == 0
+    con = sqlite3.connect(db_path)
+    if verdict_varies is not None:
+        study = json.loads(con.execute("SELECT variance_study FROM hypothesis").fetchone()[0])
+        con.execute("UPDATE hypothesis SET variance_study = ?", (json.dumps({**study, "verdict_varies": verdict_varies}),))
+        con.commit()
+    assert cli("register", "1").code == 0
+    study = json.loads(con.execute("SELECT registered_content FROM hypothesis").fetchone()[0])["variance_study"]
+    rng = np.random.default_rng(0)
+    spread = {"init": 0.01, "data": 0.2, "all": 0.2}
+    planned = json.loads(con.execute("SELECT planned_seeds FROM hypothesis").fetchone()[0])
+    for arm_id, in con.execute("SELECT id FROM arm").fetchall():
+        for seed in planned:
+            con.execute("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics,"
+                        " cancel_requested) VALUES (?, ?, 'planned', 'succeeded', 1, '2026-05-04', '2026-05-04', ?, 0)",
+                        (arm_id, seed, json.dumps({"score": float(0.5 + rng.normal(0, 0.2))})))
+        for group, seeds in study["group_seeds"].items():
+            for seed in seeds:
+                value = float(0.5 + rng.normal(0, spread[group]))
+                con.execute("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics,"
+                            " cancel_requested) VALUES (?, ?, ?, 'succeeded', 1, '2026-05-04', '2026-05-04', ?, 0)",
+                            (arm_id, seed, f"variance:{group}", json.dumps({"score": value})))
+    con.commit()
+    con.close()
+
+
+def test_study_registration_records_what_the_verdicts_seeds_vary(cli, tmp_path, db_path):
+    study_entry(cli, tmp_path, db_path)
+    shown = json.loads(cli("show", "1", "--json").out)
+    assert shown["variance_study"]["verdict_varies"] == ["data", "init"]
+    report = json.loads(cli("variance", "1", "--json").out)
+    assert report["matter"] == ["data"] and report["warning"] is None
+    assert set(report["arms"]["baseline"]) == {"init", "data", "all"}
+    assert report["arms"]["wide"]["data"]["share"] > 0.3 > report["arms"]["wide"]["init"]["share"]
+    bad = cli("variance", "2")
+    assert bad.code == 2 and "ENTRY" in bad.err
+
+
+def test_the_verdict_warns_when_its_seeds_varied_less_than_matters(cli, tmp_path, db_path):
+    study_entry(cli, tmp_path, db_path, verdict_varies=["init"])
+    out = cli("verdict", "1")
+    assert "warning: your seeds varied init only; data contributes" in out.out
+    assert "the verdict's interval is too narrow" in out.out
+    assert json.loads(cli("verdict", "1", "--json").out)["studies"]["variance_warning"].startswith("your seeds varied init only")
+
+
+def test_writeups_have_the_variance_table_and_figure(cli, tmp_path, db_path):
+    study_entry(cli, tmp_path, db_path)
+    out = tmp_path / "out"
+    assert cli("export", "1", "--format", "md", "--out", out).code == 0
+    text = (out / "spread-of-a-script.md").read_text()
+    assert "## Where the spread comes from" in text
+    assert "| baseline | data | 6 |" in text and "share of all-sources variance" in text
+    assert "![spread due to each source](figures/spread-of-a-script-variance.png)" in text
+    assert (out / "figures" / "spread-of-a-script-variance.png").stat().st_size > 1000
+    assert cli("export", "1", "--format", "tex", "--out", out).code == 0
+    tex = (out / "spread-of-a-script.tex").read_text()
+    assert "\\subsection*{Where the spread comes from}" in tex and "baseline & data & 6 &" in tex
+
+
+async def test_entry_screen_shows_the_bars_and_registers_a_follow_up(cli, tmp_path, db_path):
+    from logbook.tui.app import LogbookApp
+    from logbook.tui.screens.entry import EntryScreen
+
+    study_entry(cli, tmp_path, db_path)
+    app = LogbookApp(db_path, refresh_s=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(EntryScreen(1))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not app.screen.query("StudyPanel.visible"):
+            await pilot.pause(0.1)
+        panel = str(app.screen.query_one("#studies").render())
+        assert "where the spread comes from" in panel and "█" in panel and "data" in panel
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        await pilot.press(*"seeds=5,7", "enter", "enter")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and cli("list", "--json").out.count('"slug"') < 2:
+            await pilot.pause(0.2)
+    follow = json.loads(cli("show", "2", "--json").out)
+    assert follow["follows"]["id"] == 1 and "robustness" in follow["tags"]
+    assert {a["name"] for a in follow["arms"]} == {"baseline.seeds-5", "wide.seeds-5", "baseline.seeds-7", "wide.seeds-7"}
