@@ -2,7 +2,7 @@
 how often Slurm lost it (requeues after TIMEOUT, PREEMPTED or NODE_FAIL).
 
 Revision ID: 0005
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-23
 """
 

@@ -1,7 +1,7 @@
 """Entries imported from other trackers: hypothesis.retrospective, hypothesis.import_source, run.source_id.
 
 Revision ID: 0006
-Revises: 0009
+Revises: 0005
 Create Date: 2026-11-23
 """
 
@@ -15,9 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("hypothesis", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("retrospective", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("import_source", sa.JSON(), nullable=True))
+    # ALTER TABLE ADD COLUMN, not a batch rebuild: a rebuild would drop the triggers that keep
+    # registered entries immutable (0001).
+    op.add_column("hypothesis", sa.Column("retrospective", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("hypothesis", sa.Column("import_source", sa.JSON(), nullable=True))
     with op.batch_alter_table("run", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source_id", sa.String(), nullable=True))
 

@@ -2,7 +2,7 @@
 hypothesis.robustness, run.streams.
 
 Revision ID: 0007
-Revises: 0010
+Revises: 0006
 Create Date: 2026-11-23
 """
 

@@ -15,7 +15,7 @@ dropped, except the audit rows, which only the triggers protect):
 Registered entries that exist when this runs are sealed (chained as they stand now).
 
 Revision ID: 0008
-Revises: 0009
+Revises: 0007
 Create Date: 2026-11-23
 """
 
