@@ -67,7 +67,10 @@ def import_json(cli, *args: str) -> dict:
 
 
 def entry_count(cli) -> int:
-    return len(json.loads(cli("list", "--json").out)["entries"])
+    out = cli("list", "--json")
+    if out.code == 2 and "logbook init" in out.err:  # no logbook at all: nothing was ever written
+        return 0
+    return len(json.loads(out.out)["entries"])
 
 
 # ---- MLflow ------------------------------------------------------------------------------------

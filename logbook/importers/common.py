@@ -311,6 +311,9 @@ def _write_runs(session: Session, arm_ids: dict[str, int], runs: list[ImportedRu
     """Runs and their curves; points go straight to SQLite with executemany, in batches. Returns the run ids."""
     now = utcnow()
     rows = [(_run_row(arm_ids[r.arm], r, metric, origin, now), r) for r in runs]
+    ended = {id(row): row.status for row, _ in rows}
+    for row, _ in rows:  # a finished run's points are immutable: write them while it is "running"
+        row.status = "running"
     session.add_all([row for row, _ in rows])
     session.flush()
     insert = "INSERT INTO metric_point (run_id, name, step, value) VALUES (?, ?, ?, ?)"
@@ -330,6 +333,9 @@ def _write_runs(session: Session, arm_ids: dict[str, int], runs: list[ImportedRu
             batch = []
     if batch:
         connection.exec_driver_sql(insert, batch)
+    for row, _ in rows:
+        row.status = ended[id(row)]
+    session.flush()
     return [row.id for row, _ in rows]
 
 
