@@ -43,7 +43,7 @@ def test_the_quick_start_runs_as_written(tmp_path):
                     os.kill(pid, signal.SIGTERM)
             con.close()
     verdict = outputs["logbook verdict extra-output"]
-    assert re.search(r"(POSITIVE|NEGATIVE|INCONCLUSIVE) gated vs baseline", verdict)
+    assert re.search(r"(POSITIVE|NEGATIVE|INCONCLUSIVE)\s+gated vs baseline", verdict)
     wait = outputs["logbook run extra-output --wait"]
     assert "20/20 ended" in wait  # without a terminal, one line per run and a summary
     assert (tmp_path / "writeup" / "figures").is_dir() and list((tmp_path / "writeup").glob("*.md"))
