@@ -283,12 +283,24 @@ def test_an_entry_registered_with_auto_delta_is_exploratory(cli, example_file, d
     """Older logbooks hold entries registered with δ = auto: they keep them, labelled exploratory."""
     import sqlite3
 
-    assert cli("new", example_file).code == 0  # a draft, then δ cleared as "auto" stored it
+    from sqlalchemy import create_engine
+
+    from logbook.entries.chain import seal_existing
+
+    # An entry registered by an older logbook with δ = auto (registration refuses auto now), then
+    # sealed into the chain as the upgrade to the hash chain does for every existing entry.
+    assert cli("new", example_file, "--register").code == 0
     con = sqlite3.connect(db_path)
-    con.execute("UPDATE hypothesis SET min_effect = NULL")
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {name}")
+    con.execute("UPDATE hypothesis SET min_effect = NULL, registered_content = json_set(registered_content, '$.min_effect', NULL)")
+    con.execute("DELETE FROM chain_link")
     con.commit()
     con.close()
-    assert cli("register", "1").code == 0
+    engine = create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as conn:
+        assert seal_existing(conn) == 1
+    engine.dispose()
     registered = db_path
     add_runs(registered, "baseline", spread(0.50, 10, 0.02, seed=9))
     add_runs(registered, "gated", spread(0.45, 10, 0.02, seed=10))

@@ -44,7 +44,7 @@ def variance(ctx: click.Context, entry: str, as_json: bool) -> None:
     whose runs `logbook run` queues)."""
     from logbook.entries.studies import variance_report
 
-    report = variance_report(open_store(ctx, create=False), entry)
+    report = variance_report(open_store(ctx, "read"), entry)
     if as_json:
         emit_json(report)
     else:
@@ -67,7 +67,7 @@ def robustness(ctx: click.Context, entry: str, vary: tuple[str, ...], seeds: int
     at each setting and whether ENTRY's verdict is robust."""
     from logbook.entries.studies import register_follow_up, robustness_report
 
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, "write")
     if not vary:
         if seeds is not None:
             raise click.UsageError("--seeds: expected only together with --vary")

@@ -35,6 +35,8 @@ preloaded; each request
 ``{"job": ..., "log": ..., "cwd": ..., "env": {...}}`` is answered ``{"pid": N, "start": T}``
 (or ``{"error": "..."}``); every child that ends is reported ``{"exit": pid, "code": C}`` with
 ``C`` as ``Popen.returncode`` gives it (negative: killed by that signal).
+
+One file (over 400 lines) because the launch server and the worker's handle on it are the two ends of one line protocol, which must change together.
 """
 
 from __future__ import annotations

@@ -13,19 +13,10 @@ HOST = socket.gethostname()
 
 
 def process_start_time(pid: int) -> float | None:
-    """The process's start time in clock ticks since boot (Linux /proc), or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
-        return None
-    # The command name (field 2) may hold spaces or parentheses: split after its last ')'.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    try:
-        if fields[0] == "Z":  # a zombie has exited; only its exit status is left
-            return None
-        return float(fields[19])  # field 22 of the whole line: starttime
-    except (IndexError, ValueError):
-        return None
+    """The process's start time in clock ticks since boot (Linux /proc), or None if it is gone
+    (a zombie has exited too: only its exit status is left)."""
+    stat = read_stat(pid)
+    return None if stat is None or stat.state == "Z" else stat.start_time
 
 
 def is_alive(pid: int | None, start_time: float | None, host: str | None = HOST) -> bool | None:
@@ -69,8 +60,9 @@ def read_stat(pid: int) -> ProcStat | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
         return None
+    # The command name (field 2) may hold spaces or parentheses: split after its last ')'.
     fields = stat[stat.rfind(")") + 2 :].split()
-    try:
+    try:  # state, pgrp, session, and starttime (field 22 of the whole line)
         return ProcStat(pid, fields[0], int(fields[2]), int(fields[3]), float(fields[19]))
     except (IndexError, ValueError):
         return None

@@ -16,6 +16,8 @@ with the Slurm client) and:
 - cancels with ``scancel``; on stop it leaves its jobs running, and the next Slurm worker
   re-attaches to them from the job ids in the database (``submitit.SlurmJob(folder, job_id)``
   finds their Slurm logs).
+
+One file (over 400 lines) because the Slurm executor and the Slurm worker share the job bookkeeping (array submission, sacct states, re-attachment); what runs on a node is slurm_task.py.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
 from logbook.engine.procinfo import is_alive
 from logbook.engine.slurm_task import SLURM_FILE, run_task
-from logbook.engine.worker import (
-    LOG_TAIL_CHARS, WorkerLoop, _Stream, log, read_new_points, read_result, require_metric, result_fields, tail,
+from logbook.engine.outcomes import (
+    LOG_TAIL_CHARS, _Stream, log, read_new_points, read_result, require_metric, result_fields, tail,
 )
+from logbook.engine.worker import WorkerLoop
 from logbook.errors import InputError
 from logbook.db.paths import run_folder, runs_dir
 from logbook.entries.provenance import head_commit

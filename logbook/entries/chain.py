@@ -20,6 +20,8 @@ order, breaks every hash after it.
 newest registration/amendment link, every amendment against its link, and every finished run
 against its link. Someone with write access to the database file can still rebuild a whole,
 consistent chain; an exported writeup carries the head hash, which ``verify --export`` checks.
+
+One file (over 400 lines) on purpose: writing links and verifying them must agree byte for byte on what a payload is, so both live beside the one definition of the entry's state.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC); and ``min_effect_
 was derived from a pilot (its slug and registration hash, sd multiple, pooled sd, degrees of freedom);
 and, only when the entry has them, ``variance_study`` (sources, seeds, verdict_varies, fixed_seed,
 group_seeds) and ``robustness`` (a follow-up's link to the entry it tests and its settings).
+
+One file (about 400 lines) because drafts, registration and amendments share one rule: what the registered content is and how it is hashed; splitting them would put that rule in two places.
 """
 
 from __future__ import annotations

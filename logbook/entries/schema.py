@@ -232,7 +232,7 @@ class Slurm(Strict):
     partition: Annotated[matching(NAME), Field(description="expected a partition name")] | None = None
     gpus_per_task: Annotated[StrictInt, Field(ge=0, le=64, description="expected a whole number of GPUs, 0 to 64")] | None = None
     cpus_per_task: Annotated[StrictInt, Field(ge=1, le=1024, description="expected a whole number of CPUs, 1 to 1024")] | None = None
-    mem: Annotated[matching(r"[0-9]+[KMGT]?"), Field(description="expected memory per task like 16G or 4000M")] | None = None
+    mem: Annotated[matching(r"[0-9]+[KMGT]?"), Field(description="expected memory per task such as 4G or 16000M")] | None = None
     time: Annotated[Union[Annotated[StrictInt, Field(ge=1)], matching(r"[0-9]+(-[0-9]{1,2})?(:[0-9]{1,2}){0,2}")], Field(
         description="expected a time limit in minutes, or like 4:00:00 or 1-12:00:00")] | None = None
     account: Annotated[matching(NAME), Field(description="expected an account name")] | None = None

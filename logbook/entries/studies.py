@@ -13,6 +13,8 @@ between the models of each group where runs saved predictions (``logbook.stats.c
 at each neighbouring setting (one config key changed at a time, ``lr=x0.5,x2`` relative or
 ``hidden=48,96`` absolute), on fresh seeds, with δ and α inherited and the family correction
 counting every comparison at every setting. The original entry is never changed.
+
+One file (over 400 lines) because variance studies and robustness follow-ups share the registration of derived runs and entries; the statistics they use are in logbook/stats/variance.py.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ git commit, host, command). This module does the rest, the same for every source
 An imported entry is registered at import time with the same canonical content and hash as a
 native one (``registration_content``), plus ``retrospective: true``, the import source and the
 SHA-256 of the imported values, so the hash covers what was imported.
+
+One file (over 400 lines) because every source ends in the same checks and the same single transaction that writes a retrospective entry; the per-source readers are the small modules beside it.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ The rule (README, "How the verdict is decided"):
 δ is always given in metric units: a δ derived from the data being judged would be circular.
 Reported beside it, never deciding: the bootstrap interval, the IQM difference, P(C > B), the
 one-sided p-value for ``Δ > 0`` and its Holm adjustment over the family (fixed-n only).
+
+One file (over 400 lines) because the verdict rule is read as a whole: its steps, the sentence that states it and the family wrapper; the arithmetic it uses lives in the small modules beside it.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def test_export_to_an_unwritable_folder_is_one_line(example_file):
 def _write_points(db: str, run_ids: list[int], seconds: float, ready) -> None:  # noqa: ANN001
     """A worker's write pattern: batches of metric points, each in its own transaction."""
     from logbook.db.engine import open_store
-    from logbook.engine.worker import insert_points
+    from logbook.engine.outcomes import insert_points
 
     store = open_store(db, mode="write")
     ready.set()

@@ -233,7 +233,7 @@ def test_sighup_of_a_waiting_run_stops_nothing(project):
 
 def _writer(db: str, run_id: int, errors) -> None:  # noqa: ANN001
     from logbook.db.engine import open_store
-    from logbook.engine.worker import insert_points
+    from logbook.engine.outcomes import insert_points
 
     store = open_store(db, mode="write")
     try:
