@@ -12,22 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import EXAMPLE_YAML
+from tests.conftest import EXAMPLE_YAML, TOML_EXAMPLE
 
-TOML_EXAMPLE = """\
-title = "Extra output gate in the recurrent cell"
-hypothesis = "An extra output gate lowers validation loss on the adding task"
-metric = "val_loss"
-goal = "minimize"
-min_effect = 0.01
-seeds = 10
-trainer = "seq-gating"
-tags = ["rnn", "negative-results"]
-[arms.baseline]
-cell = "lstm"
-[arms.gated]
-cell = "gated"
-"""
 TITLE = "title: Extra output gate in the recurrent cell"
 
 

@@ -10,30 +10,7 @@ import textwrap
 import pytest
 
 from logbook.entries.file import load_entry_file
-from tests.conftest import EXAMPLE_YAML
-
-TOML_EXAMPLE = textwrap.dedent(
-    """\
-    title = "Extra output gate in the recurrent cell"
-    hypothesis = "An extra output gate lowers validation loss on the adding task"
-    metric = "val_loss"
-    goal = "minimize"
-    min_effect = 0.01
-    seeds = 10
-    trainer = "seq-gating"
-    tags = ["rnn", "negative-results"]
-
-    [arms.baseline]
-    cell = "lstm"
-    hidden = 64
-    lr = 0.001
-
-    [arms.gated]
-    cell = "gated"
-    hidden = 64
-    lr = 0.001
-    """
-)
+from tests.conftest import EXAMPLE_YAML, TOML_EXAMPLE
 
 COMMAND_YAML = textwrap.dedent(
     """\
