@@ -431,7 +431,8 @@ def test_terminal_app_import_dialog_previews_before_writing(cli, tmp_path, db_pa
     table.to_csv(tmp_path / "runs.csv", index=False)
     assert cli("init").code == 0
     fields = {"kind": "csv", "location": str(tmp_path / "runs.csv"), "arm_by": "arm", "seed_by": "seed",
-              "metric": "val_loss", "baseline": "lstm", "delta": DELTA, "lower_is_better": "y"}
+              "metric": "val_loss", "baseline": "lstm", "delta": DELTA, "title": "Gated cell, from the dialog",
+              "command": "python train.py --seed {seed}", "lower_is_better": "y"}
 
     async def drive() -> None:
         from textual.widgets import Input
@@ -466,3 +467,5 @@ def test_terminal_app_import_dialog_previews_before_writing(cli, tmp_path, db_pa
     assert out.code == 0, out.err
     shown = json.loads(out.out)
     assert shown["retrospective"] and shown["min_effect"] == 0.01 and shown["goal"] == "minimize"
+    assert shown["title"] == "Gated cell, from the dialog"
+    assert shown["trainer"]["command"] == "python train.py --seed {seed}"
