@@ -180,7 +180,7 @@ def main() -> None:
          "file store, then `mlflow.store.fs2db.migrate` (MLflow's `migrate-filestore`) writes the SQLite store.",
          "\"per-run history\": the previous path, `get_metric_history` per run, measured on the quarter store only",
          "(each call searches the metric's rows of every run: quadratic in the store's size).",
-         "\"curves\": `--reduce min`, the current path, one `get_metric_history_bulk` call per 100 runs; every point stored.",
+         "\"curves\": `--reduce min`, the current path, one `get_metric_history_bulk` call per 50 runs; every point stored.",
          "\"last values\": `--reduce last --no-curves`, MLflow's latest value per run from the run listing, no history.",
          "\"curves, file store\": the current path on the file store (asked per run: linear there).",
          "Points / CPU s counts the store's points in every mode. CPU is user + system time of the import process.",

@@ -26,7 +26,7 @@ from logbook.importers.common import ImportOptions, SourceRun, flat
 
 STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "cancelled"}  # RUNNING, SCHEDULED: not yet
 PAGE = 500
-HISTORY_CHUNK = 100  # runs per bulk history call: ~100k points in MLflow's objects at a time
+HISTORY_CHUNK = 50  # runs per bulk history call: each call scans the metric once; ~50k points in MLflow objects at a time
 BULK_LIMIT = 20_000_000  # the bulk call's row cap; a chunk that reaches it is read again per run
 BULK = True  # use the store's bulk history call where it has one (the benchmark turns it off to compare)
 
