@@ -42,7 +42,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 for _verb in (
-    entries.tui, entries.init, entries.example, entries.new, entries.register_cmd, entries.amend, entries.list_cmd, entries.show,
+    entries.tui, entries.init, entries.example, entries.new, entries.register_cmd, entries.amend, entries.withdraw, entries.list_cmd, entries.show,
     runs.run_cmd, runs.worker, runs.status, runs.cancel, runs.requeue,
     verdicts.verdict_cmd, verdicts.audit_claim,
     audits.audit, audits.rerun,

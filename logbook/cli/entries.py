@@ -145,18 +145,42 @@ def amend(ctx: click.Context, entry: str, field_name: str, value: str, reason: s
         say(f"amended {field_name}: {amendment.old_value!r} -> {amendment.new_value!r} ({amendment.reason})")
 
 
-@click.command("list")
+@click.command()
+@click.argument("entry")
+@click.option("--reason", required=True, help="Why the entry should not count (a mistake, a duplicate, ...).")
 @json_option
 @click.pass_context
-def list_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List every entry."""
+def withdraw(ctx: click.Context, entry: str, reason: str, as_json: bool) -> None:
+    """Withdraw a registered ENTRY: a dated amendment with its reason, never a deletion."""
+    from logbook.db.queries import amendment_dict
+    from logbook.entries.withdraw import withdraw as do_withdraw
+
+    store = open_store(ctx, "write")
+    amendment = do_withdraw(store, entry, reason)
+    if as_json:
+        emit_json(amendment_dict(amendment))
+    else:
+        say(f"withdrew {entry} at {amendment_dict(amendment)['at']} ({amendment.reason}); "
+            "it stays in the record, out of the default list and the exports' results")
+
+
+@click.command("list")
+@click.option("--all", "with_withdrawn", is_flag=True, help="Include withdrawn entries (marked).")
+@json_option
+@click.pass_context
+def list_cmd(ctx: click.Context, with_withdrawn: bool, as_json: bool) -> None:
+    """List every entry (withdrawn ones only with --all)."""
     from logbook.db.queries import list_entries
 
     store = open_store(ctx, "read")
     with store.session() as session:
-        rows = list_entries(session)
+        every = list_entries(session)
+    rows = [row for row in every if with_withdrawn or not row["withdrawn"]]
     if as_json:
         emit_json({"entries": rows})
+        return
+    if not rows and every:
+        click.echo(f"no entries but {len(every)} withdrawn (`logbook list --all` shows them)")
         return
     if not rows:
         click.echo("no entries yet: write a hypothesis file and run `logbook new FILE --register`")
@@ -166,7 +190,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
         arrow = "↓" if row["goal"] == "minimize" else "↑"
         say(
             f"{row['id']:>4}  {row['status']:<10}  {row['verdict'] or '-':<12}  {row['seeds']:>5}  "
-            f"{(row['metric'] + ' ' + arrow):<14}  {row['title']}"
+            f"{(row['metric'] + ' ' + arrow):<14}  {row['title']}" + ("  (WITHDRAWN)" if row["withdrawn"] else "")
         )
 
 
@@ -176,6 +200,9 @@ def _show_text(d: dict[str, Any]) -> None:
 
     delta = delta_text(d)
     say(f"{d['title']}  [{d['id']}: {d['slug']}]")
+    if d.get("withdrawn"):
+        click.echo(click.style(" WITHDRAWN ", fg="black", bg="red", bold=True)
+                   + terminal(f" at {d['withdrawn']['at']}: {d['withdrawn']['reason']}"))
     if d.get("retrospective"):
         source = d["import_source"] or {}
         where = source.get("experiment") or source.get("location")

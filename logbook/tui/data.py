@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
-from logbook.db.queries import iso, latest_attempt, open_audit_ids, runs_of, seed_shown
+from logbook.db.queries import iso, latest_attempt, open_audit_ids, runs_of, seed_shown, withdrawals
 from logbook.entries.provenance import describe_tree
 from logbook.entries.registry import entry_detail
 from logbook.db.runstatus import ACTIVE, FINISHED
@@ -45,6 +45,7 @@ def entry_rows(store: Store) -> list[dict[str, Any]]:
                        func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), func.max(Run.ended_at))
                 .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()
         }
+        withdrawn = withdrawals(session)
     rows = []
     for e in entries:
         detail = e.verdict_detail or {}
@@ -60,7 +61,7 @@ def entry_rows(store: Store) -> list[dict[str, Any]]:
             "ci_low": None if best is None else best.get("ci_low"),
             "ci_high": None if best is None else best.get("ci_high"),
             "verdict": e.verdict or "pending", "status": e.status, "tags": list(e.tags or []),
-            "last_activity": last, "retrospective": bool(e.retrospective),
+            "last_activity": last, "retrospective": bool(e.retrospective), "withdrawn": e.id in withdrawn,
             "haystack": f"{e.title} {e.slug} {e.metric}{' retrospective' if e.retrospective else ''}".lower(),
         })
     return rows
@@ -71,8 +72,14 @@ def _finite(value: Any, default: float) -> float:
 
 
 def matches(row: dict[str, Any], query: str) -> bool:
-    """The `/` filter: words match title, slug or metric; ``tag:X`` and ``verdict:X`` match exactly."""
-    for word in query.lower().split():
+    """The `/` filter: words match title, slug or metric; ``tag:X`` and ``verdict:X`` match exactly.
+    Withdrawn entries are left out unless the query has ``withdrawn:yes``."""
+    words = query.lower().split()
+    if row.get("withdrawn") and "withdrawn:yes" not in words:
+        return False
+    for word in words:
+        if word == "withdrawn:yes":
+            continue
         if word.startswith("tag:"):
             if word[4:] not in [t.lower() for t in row["tags"]]:
                 return False
