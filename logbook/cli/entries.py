@@ -80,6 +80,8 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
     from logbook.db.paths import resolve_db_path
 
     spec = load_entry_file(file)  # validate before the database is even opened
+    for warning in spec.warnings:  # valid, but probably not what was meant
+        say(warning, err=True)
     if spec.variance_study:  # the trainer must be able to vary each source (a named trainer is asked)
         from dataclasses import replace
 
