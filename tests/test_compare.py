@@ -70,3 +70,61 @@ def test_compare_refuses_bad_references(cli, logbook_db, args, expected):  # noq
     assert (result.code, result.err, result.out) == (2, expected, "")
     as_json = cli("compare", *args, "--json")
     assert as_json.code == 2 and json.loads(as_json.err)["error"] == expected.strip()
+
+
+async def test_space_marks_entries_and_c_opens_the_compare_screen(logbook_db):  # noqa: F811
+    from textual.widgets import DataTable, Static
+
+    from logbook.tui.screens.compare import CompareScreen
+
+    app = make_app(logbook_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await loaded(pilot, "#entries", 3)
+        await pilot.press("space")  # entry 1
+        assert app.screen.marked == {1}
+        assert str(table.get_cell_at((0, 0))) == "✓1"
+        await pilot.press("down", "space", "up", "space", "space")  # entry 2 marked; 1 unmarked and marked again
+        assert app.screen.marked == {1, 2}
+        await pilot.press("c")
+        assert isinstance(app.screen, CompareScreen) and app.screen.refs == ["1", "2"]
+        config = await loaded(pilot, "#compare-config", 7)
+        assert [str(c.label) for c in config.columns.values()] == ["setting", "1:baseline", "1:gated", "2:baseline", "2:gated"]
+        differs = [str(config.get_row_at(i)[0]) for i in range(config.row_count) if str(config.get_row_at(i)[0]).startswith("*")]
+        assert differs == ["* config.cell"]
+        verdicts = app.screen.query_one("#compare-verdicts", DataTable)
+        assert verdicts.row_count == 2
+        assert [(str(verdicts.get_row_at(i)[0]), str(verdicts.get_row_at(i)[2]).strip()) for i in range(2)] == [("1", "NEGATIVE"), ("2", "POSITIVE")]
+        plot = str(app.screen.query_one("#compare-distribution").render())
+        assert "val_loss per seed, one axis" in plot and "1:gated" in plot and "✗1" in plot
+        curves = str(app.screen.query_one("#compare-curves", Static).render())
+        assert "mean loss over seeds, one scale" in curves and "1:baseline" in curves
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CompareScreen) and app.screen.marked == {1, 2}
+
+
+async def test_compare_with_nothing_marked_takes_the_entry_at_the_cursor(logbook_db):  # noqa: F811
+    from logbook.tui.screens.compare import CompareScreen
+
+    app = make_app(logbook_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        await pilot.press("c")
+        assert isinstance(app.screen, CompareScreen) and app.screen.refs == ["1"]
+        config = await loaded(pilot, "#compare-config", 7)
+        assert len(config.columns) == 3
+
+
+def _compare_before(refs):
+    async def run_before(pilot) -> None:
+        from logbook.tui.screens.compare import CompareScreen
+
+        await loaded(pilot, "#entries", 3)
+        pilot.app.push_screen(CompareScreen(refs))
+        await loaded(pilot, "#compare-verdicts", 2)
+        await pilot.pause(0.2)
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_compare(snap_compare, logbook_db, size):  # noqa: F811
+    assert snap_compare(make_app(logbook_db), terminal_size=size, run_before=_compare_before(["1", "2"]))

@@ -89,7 +89,8 @@ class LogbookApp(App):
                                        ("requeue", "Requeue failed runs", "Try failed or crashed runs again"),
                                        ("amend", "Amend", "A dated change with a reason"),
                                        ("export", "Export", "Markdown writeup with figures"),
-                                       ("audit", "Audit", "Rerun on fresh committed seeds")):
+                                       ("audit", "Audit", "Rerun on fresh committed seeds"),
+                                       ("compare", "Compare", "The marked entries (space) side by side")):
             action = getattr(screen, f"action_{name}", None)
             if action is not None:
                 yield SystemCommand(label, help_text, action)

@@ -40,6 +40,8 @@ class LogbookScreen(BaseScreen):
         Binding("n", "new_entry", "New"),
         Binding("i", "import_runs", "Import", show=False),
         Binding("Q", "app.queue", "Queue"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("c", "compare", "Compare", show=False),
     ]
 
     def __init__(self) -> None:
@@ -53,6 +55,7 @@ class LogbookScreen(BaseScreen):
         self.matching = 0
         self.sort_key, self.reverse = "id", False
         self.limit = PAGE
+        self.marked: set[int] = set()  # entry ids marked with space, for the compare screen (c)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -111,13 +114,39 @@ class LogbookScreen(BaseScreen):
             title = title if len(title) <= width else title[: width - 1] + "…"
             title_cell = Text.assemble(retro_badge(short=True), " ", title) if r.get("retrospective") else Text(title)
             table.add_row(
-                str(r["id"]), title_cell, badge(r["verdict"]), effect, seeds, Text(terminal(f"{r['metric']} {arrow}")),
+                self.id_cell(r["id"]), title_cell, badge(r["verdict"]), effect, seeds, Text(terminal(f"{r['metric']} {arrow}")),
                 str(r["arms"]), r["status"], (r["last_activity"] or "")[:16].replace("T", " "), key=str(r["id"]),
             )
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
         shown = f"showing {table.row_count} of " if table.row_count < len(rows) else ""
         self.sub_title = f"{shown}{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+
+    def id_cell(self, entry_id: int) -> Text:
+        """The first column: the id, with ✓ when the entry is marked for comparing."""
+        return Text(f"✓{entry_id}", style="bold reverse") if entry_id in self.marked else Text(str(entry_id))
+
+    def action_mark(self) -> None:
+        """Mark or unmark the entry under the cursor for the compare screen."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        entry_id = int(key.value)
+        self.marked ^= {entry_id}
+        table.update_cell(key, "#", self.id_cell(entry_id))
+        self.notify(f"{len(self.marked)} marked: c compares them" if self.marked else "nothing marked")
+
+    def action_compare(self) -> None:
+        """Compare the marked entries (or, with none marked, the arms of the entry under the cursor)."""
+        from logbook.tui.screens.compare import CompareScreen
+
+        table = self.query_one(DataTable)
+        refs = sorted(self.marked)
+        if not refs and table.row_count:
+            refs = [int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)]
+        if refs:
+            self.app.push_screen(CompareScreen([str(r) for r in refs]))
 
     @on(DataTable.RowHighlighted, "#entries")
     def load_more(self, event: DataTable.RowHighlighted) -> None:

@@ -12,9 +12,11 @@ KEYS = """\
 Logbook            Enter open entry   / filter (words, tag:X, verdict:X)   s sort
                    n new entry        Q queue                               t light/dark
                    i import runs from MLflow, TensorBoard, W&B or a CSV (retrospective)
+                   space mark   c compare the marked (or the arms of the one at the cursor)
 Entry              r run planned seeds   + add seeds   c cancel   R requeue failed
                    m amend   e export (Markdown)   u audit   Enter open run   Esc back
 Run                d diff environment against another run   Esc back
+Compare            PgUp/PgDn scroll   Esc back
 Everywhere         ? this help   ctrl+p command palette   q quit (runs keep going)"""
 
 
