@@ -142,6 +142,8 @@ def test_exports_list_withdrawn_entries_apart_from_the_results(cli, two_entries,
     single = tmp_path / "single"
     assert cli("export", "1", "--out", single).code == 0
     assert f"**WITHDRAWN** at {at}: {REASON}." in (single / "test-entry-made-by-mistake.md").read_text()
+    assert cli("export", "1", "--format", "tex", "--out", single).code == 0
+    assert f"\\textbf{{Withdrawn}} at {at}: {REASON}." in (single / "test-entry-made-by-mistake.tex").read_text()
 
 
 def test_the_app_list_leaves_withdrawn_entries_out_unless_asked(cli, two_entries):

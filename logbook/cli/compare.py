@@ -28,7 +28,7 @@ def print_comparison(result: dict[str, Any]) -> None:
     key_width = max(len(r["key"]) for r in result["config"]) + 4
     for entry in result["entries"]:
         withdrawn = f"  WITHDRAWN at {entry['withdrawn']['at']}: {entry['withdrawn']['reason']}" if entry["withdrawn"] else ""
-        say(f"{entry['id']}: {entry['slug']}  {entry['title']}  ({entry['verdict']}){withdrawn}")
+        say(f"{entry['id']}: {entry['slug']}  {entry['title']}  ({entry['status']}, {entry['verdict']}){withdrawn}")
     say("")
     say("configuration (* differs)")
     say((" " * key_width + "  ".join(cell(h).ljust(w) for h, w in zip(heads, widths))).rstrip())

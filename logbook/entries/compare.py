@@ -5,8 +5,8 @@ What is compared is a list of references: ``ENTRY`` (every arm of it, by id or s
 ``ENTRY:ARM`` (one arm). The result is a JSON-ready dict (``logbook compare --json`` prints it;
 the terminal app's compare screen draws it):
 
-- ``entries``: one item per entry named (id, slug, title, metric, goal, δ, α, seeds, trainer,
-  verdict, withdrawn), in the order first named;
+- ``entries``: one item per entry named (id, slug, title, metric, goal, min_effect, alpha, seeds,
+  trainer, status, verdict, interval, withdrawn), in the order first named;
 - ``arms``: one item per chosen arm: ``key`` (``slug:arm``), entry slug and id, arm, role, config,
   the metric, ``values`` (one per finished seed as the verdict counts it: NaN for a diverged
   seed), ``n`` (finite values), ``excluded``, ``pending``, ``mean`` and ``sd`` (sample, n − 1) of
@@ -102,7 +102,8 @@ def compare(store: Store, refs: list[str]) -> dict[str, Any]:
         entries[slug] = {
             "id": entry_id, "slug": slug, "title": detail["title"], "metric": detail["metric"], "goal": detail["goal"],
             "min_effect": detail["min_effect"], "alpha": detail["alpha"], "seeds": detail["seeds"],
-            "trainer": trainer_label(detail["trainer"]), "verdict": verdict["verdict"], "interval": verdict["interval"],
+            "trainer": trainer_label(detail["trainer"]), "status": detail["status"], "verdict": verdict["verdict"],
+            "interval": verdict["interval"],
             "withdrawn": detail["withdrawn"],
         }
         for arm in detail["arms"]:
