@@ -211,7 +211,7 @@ def _show_text(d: dict[str, Any]) -> None:
         say(f"  arm        : {arm['name']} ({arm['role']}) {config}")
     if d["tags"]:
         say(f"  tags       : {', '.join(d['tags'])}")
-    say(f"  status     : {d['status']}" + (f", verdict {d['verdict']}" if d["verdict"] else ""))
+    say(f"  state      : {d['state']} (status {d['status']})")
     if d.get("exploratory"):
         say(f"  exploratory: {d['exploratory_reason']}")
     if d.get("post_hoc"):
@@ -266,12 +266,15 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
         return
     detail = entry_detail(store, entry)
     if detail.get("registered_at"):
+        from logbook.entries.states import verdict_state
         from logbook.entries.verdicts import entry_verdict
 
         # The verdict's labels (exploratory δ, post hoc reading) belong with the entry; read only.
         judged = entry_verdict(store, entry, cache=False)
         detail = {**detail, "exploratory": judged["exploratory"], "exploratory_reason": judged["exploratory_reason"],
-                  "post_hoc": judged["post_hoc"]}
+                  "post_hoc": judged["post_hoc"], "state": verdict_state(judged, detail["status"])}
+    else:
+        detail = {**detail, "state": "draft"}
     if as_json:
         emit_json(detail)
     else:

@@ -233,12 +233,12 @@ def parse_sort(text: str, *, source: str = "--sort") -> tuple[str, bool]:
     """``FIELD[:asc|desc]`` to the row key to sort by and whether descending."""
     name, _, direction = text.strip().lower().partition(":")
     if name not in SORT_FIELDS:
-        raise InputError(f"{source}: {name!r} is not a sort field; expected one of {', '.join(sorted(SORT_FIELDS))}"
-                         " (optionally :asc or :desc)")
+        raise InputError(f"{source}: FIELD: {name!r} is not a sort field; expected one of "
+                         f"{', '.join(sorted(SORT_FIELDS))} (optionally followed by :asc or :desc)")
     key, descending = SORT_FIELDS[name]
     if direction:
         if direction not in ("asc", "desc"):
-            raise InputError(f"{source}: direction {direction!r}: expected asc or desc after '{name}:'")
+            raise InputError(f"{source}: direction: {direction!r} is not a direction; expected asc or desc after '{name}:'")
         descending = direction == "desc"
     return key, descending
 
@@ -270,6 +270,8 @@ def list_query(verdicts: tuple[str, ...] | list[str], tags: tuple[str, ...] | li
                search: str, sort: str, show_all: bool) -> tuple[Query, tuple[str, bool]]:
     """`logbook list`'s flags as one query and sort; bad values raise ``InputError`` naming the flag."""
     query = parse_query(search, source="--search")
+    if any(not value.strip() for value in tags):
+        raise InputError("--tag: tag: expected a tag name, got an empty value")
     conditions = list(query.conditions) + [("tag", value.strip().lower()) for value in tags]
     withdrawn = query.withdrawn
     for flag, key, values in (("--verdict", "verdict", verdicts), ("--status", "status", statuses)):
