@@ -28,6 +28,7 @@ class LogbookApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "Keys"),
         Binding("t", "toggle_theme", "Light/dark", show=False),
+        Binding("Q", "queue", "Queue", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -72,7 +73,8 @@ class LogbookApp(App):
     def action_queue(self) -> None:
         from logbook.tui.screens.queue import QueueScreen
 
-        self.push_screen(QueueScreen())
+        if not isinstance(self.screen, QueueScreen):
+            self.push_screen(QueueScreen())
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
@@ -107,6 +109,10 @@ PALETTE_NAMES = {
     "app.queue": ("Queue", "Workers, GPU slots and running runs"),
     "queue": ("Queue", "Workers, GPU slots and running runs"),
     "toggle_theme": ("Light or dark", "Switch the theme"),
+    "clear_filter": ("Clear filter", "Show every entry again"),
+    "app.pop_screen": ("Back", "The screen before"),
+    "quit": ("Quit", "Close the app (runs keep going)"),
+    "help": ("Keys", "Every key of every screen"),
     "run": ("Run planned seeds", "Queue every arm's planned seeds"),
     "add_seeds": ("Add seeds", "More seeds per arm (anytime-valid verdict)"),
     "cancel": ("Cancel runs", "Cancel queued and running runs"),

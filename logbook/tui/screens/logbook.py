@@ -30,7 +30,7 @@ PAGE = 40  # rows put in the table at a time; more come as the cursor reaches th
 DEBOUNCE_S = 0.12  # the filter runs once typing pauses this long, not on every keystroke
 JUDGED = ("verdict", "state", "effect", "ci_low", "ci_high")  # what a fresh verdict changes in a row
 JUDGE_AT_ONCE = 10  # stale verdicts recomputed per refresh (in a worker), shown rows first
-SCROLLBAR = 2  # the table's vertical scrollbar
+SCROLLBAR = 1  # the table's vertical scrollbar (always there: logbook.tcss)
 PADDING = 2  # a cell's padding, one column each side
 # The columns in the order they give way to the title when the terminal is narrow: those that do
 # not fit move to the right of the screen, where ←/→ reach them. Title takes whatever is left.
@@ -157,7 +157,7 @@ class LogbookScreen(BaseScreen):
         yield Input(placeholder="filter: words, tag:rnn, verdict:negative, status:, metric:, trainer:", id="filter")
         yield Static("loading entries…", id="placeholder")
         yield EntriesTable(id="entries", cursor_type="row", zebra_stripes=True)
-        yield Static(id="legend")
+        yield Static(id="legend", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

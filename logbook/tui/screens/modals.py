@@ -28,15 +28,15 @@ def key_display(key: str) -> str:
 def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """Every screen's keys, read from the screens' own bindings (so help never falls behind), then
     what tables and the filter understand."""
-    from logbook.tui.app import LogbookApp
+    from logbook.tui.app import PALETTE_NAMES, LogbookApp
     from logbook.tui.screens.entry import EntryScreen
     from logbook.tui.screens.logbook import LogbookScreen
     from logbook.tui.screens.queue import QueueScreen
     from logbook.tui.screens.run import RunScreen
 
-    def keys(bindings) -> list[tuple[str, str]]:  # noqa: ANN001
-        return [(key_display(b.key), b.description or b.action.replace("_", " ")) for b in bindings
-                if isinstance(b, Binding) and b.action not in ("dismiss",)]
+    def keys(bindings) -> list[tuple[str, str]]:  # noqa: ANN001  (named as in the command palette)
+        return [(key_display(b.key), PALETTE_NAMES.get(b.action, (b.description or b.action.replace("_", " "),))[0])
+                for b in bindings if isinstance(b, Binding) and b.action not in ("dismiss",)]
 
     return [("Logbook", keys(LogbookScreen.BINDINGS) + [("Enter", "open entry")]), ("Entry", keys(EntryScreen.BINDINGS)),
             ("Run", keys(RunScreen.BINDINGS)), ("Queue", keys(QueueScreen.BINDINGS)),
