@@ -121,7 +121,7 @@ async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db):
     async with app.run_test(size=(120, 40)) as pilot:
         table = await loaded(pilot, "#entries", 3)
         titles = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
-        assert titles == ["Extra output gate in the recurr…", "Cosine schedule", "Idea not yet registered"]
+        assert titles == ["Extra output gate in the recurre…", "Cosine schedule", "Idea not yet registered"]
         verdicts = [str(table.get_row_at(i)[2]).strip() for i in range(3)]
         assert verdicts == ["NEGATIVE", "POSITIVE", "DRAFT"]
         assert str(table.get_row_at(0)[4]) == "12/12"  # finished of planned seeds

@@ -73,7 +73,7 @@ async def test_columns_fit_80_and_120_and_scroll_sideways(logbook_db):
         assert effects[:2] == ["-0.000967 [-0.0104, 0.00847]", "0.1 [0.0941, 0.106]"]
         width = table.columns["effect [interval]"].width
         assert all(len(text) <= width for text in effects)  # the interval is never cut
-        assert table.columns["title"].width == 22  # the title takes the slack
+        assert table.columns["title"].width == 23  # the title takes the slack
         legend = str(app.screen.query_one("#legend").render())
         assert legend == "seeds: finished/planned · sorted by # ▲ · ←/→ 4 more columns · ? keys"
         await pilot.press("right", "right", "right")
@@ -86,7 +86,7 @@ async def test_columns_fit_80_and_120_and_scroll_sideways(logbook_db):
         await pilot.resize_terminal(120, 40)  # re-laid out on resize
         await pilot.pause(0.5)
         assert on_screen(table) == ["#", "title", "state", "effect [interval]", "seeds", "last activity", "status"]
-        assert table.columns["title"].width == 32
+        assert table.columns["title"].width == 33
         assert str(app.screen.query_one("#legend").render()).endswith("→ metric, arms · ? keys")
 
 
