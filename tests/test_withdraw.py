@@ -66,12 +66,14 @@ def test_withdrawn_entries_leave_the_default_list(cli, two_entries):
     listed = cli("list")
     assert "Cosine schedule" in listed.out and "Test entry made by mistake" not in listed.out
     every = cli("list", "--all")
-    assert "Test entry made by mistake  (WITHDRAWN)" in every.out
+    line = next(line for line in every.out.splitlines() if "Test entry made by mistake" in line)
+    assert line.split()[:2] == ["1", "withdrawn"]
     rows = json.loads(cli("list", "--json").out)["entries"]
     assert [r["id"] for r in rows] == [2]
     rows = json.loads(cli("list", "--all", "--json").out)["entries"]
-    assert [(r["id"], r["withdrawn"]) for r in rows] == [(1, True), (2, False)]
+    assert [(r["id"], r["withdrawn"], r["state"]) for r in rows] == [(1, True, "withdrawn"), (2, False, "unjudged")]
     assert rows[0]["withdrawal"]["reason"] == REASON
+    assert [r["id"] for r in json.loads(cli("list", "--verdict", "withdrawn", "--json").out)["entries"]] == [1]
 
 
 def test_withdrawing_twice_a_draft_or_without_a_reason_is_refused(cli, two_entries, tmp_path):
@@ -148,7 +150,7 @@ def test_exports_list_withdrawn_entries_apart_from_the_results(cli, two_entries,
 
 def test_the_app_list_leaves_withdrawn_entries_out_unless_asked(cli, two_entries):
     from logbook.db.engine import open_store
-    from logbook.tui.data import entry_rows, matches
+    from logbook.entries.listing import entry_rows, matches
 
     assert cli("withdraw", "1", "--reason", REASON).code == 0
     store = open_store(two_entries, mode="read")
@@ -158,5 +160,6 @@ def test_the_app_list_leaves_withdrawn_entries_out_unless_asked(cli, two_entries
         store.dispose()
     assert [(r["id"], r["withdrawn"]) for r in rows] == [(1, True), (2, False)]
     assert [r["id"] for r in rows if matches(r, "")] == [2]
-    assert [r["id"] for r in rows if matches(r, "withdrawn:yes")] == [1, 2]
-    assert [r["id"] for r in rows if matches(r, "withdrawn:yes tag:rnn")] == [1]
+    assert [r["id"] for r in rows if matches(r, "withdrawn:yes")] == [1]
+    assert [r["id"] for r in rows if matches(r, "withdrawn:any")] == [1, 2]
+    assert [r["id"] for r in rows if matches(r, "withdrawn:any tag:rnn")] == [1]

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from logbook.entries.pilot import delta_text
+from logbook.entries.states import verdict_state
 from logbook.export.escape import terminal
 from logbook.export.markdown import arm_rows
 from logbook.db.runstatus import ACTIVE, RETRYABLE
@@ -19,7 +20,7 @@ from logbook.tui.messages import ActionFinished, EntryLoaded, LaunchPreviewed
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ConfirmScreen, FormScreen
 from logbook.tui.study_widgets import StudyPanel
-from logbook.tui.widgets import Distribution, badge, number, retro_badge, seed_text, sparkline
+from logbook.tui.widgets import CursorTable, Distribution, badge, number, refill_table, retro_badge, seed_text, sparkline
 
 
 def trimmed(text: Text) -> Text:
@@ -50,7 +51,7 @@ class EntryScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="entry-body"):
+        with VerticalScroll(id="entry-body", can_focus=False):  # Tab stays on the runs table, where focus shows
             yield Static(id="card", classes="card")
             yield Static(id="verdict-panel", classes="card")
             yield Distribution(id="distribution", classes="card")
@@ -58,7 +59,7 @@ class EntryScreen(BaseScreen):
             yield Static(id="curves", classes="card")
             yield StudyPanel(id="studies", classes="card")
             yield Static(id="audits", classes="card")
-            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            yield CursorTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -80,7 +81,7 @@ class EntryScreen(BaseScreen):
         e, v = view["entry"], view["verdict"]
         self.title, self.sub_title = terminal(e["title"]), f"{e['slug']} · {e['status']}"
         self.query_one("#card", Static).update(trimmed(self.card(e, v)))
-        self.query_one("#verdict-panel", Static).update(trimmed(self.verdict_text(v)))
+        self.query_one("#verdict-panel", Static).update(trimmed(self.verdict_text({**v, "state": verdict_state(v, e["status"])})))
         self.query_one(Distribution).show(
             [(a["name"], [x if x is not None else float("nan") for x in v["arms"][a["name"]]["values"]],
               v["arms"][a["name"]]["excluded"]) for a in e["arms"]])
@@ -88,16 +89,11 @@ class EntryScreen(BaseScreen):
         self.query_one("#curves", Static).update(trimmed(self.curves_text(view["curves"], v.get("churn"))))
         self.query_one("#audits", Static).update(trimmed(self.audits_text(view["audits"])))
         self.query_one(StudyPanel).show(view.get("studies"))
-        table = self.query_one("#runs", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        for r in view["runs"]:
-            style = "red" if r["status"] in RETRYABLE else ("yellow" if r["status"] in ACTIVE else "")
-            table.add_row(str(r["id"]), r["arm"], seed_text(r["seed"]), r["origin"], Text(r["status"], style=style),
-                          number(r["value"]), number(r["wall_time_s"], 3), Text(r["error"][0][:40], style="dim"),
-                          key=str(r["id"]))
-        if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
+        refill_table(self.query_one("#runs", DataTable), (
+            (str(r["id"]), (str(r["id"]), r["arm"], seed_text(r["seed"]), r["origin"],
+                            Text(r["status"], style="red" if r["status"] in RETRYABLE else ("yellow" if r["status"] in ACTIVE else "")),
+                            number(r["value"]), number(r["wall_time_s"], 3), Text(r["error"][0][:40], style="dim")))
+            for r in view["runs"]))
 
     @staticmethod
     def card(e: dict[str, Any], v: dict[str, Any]) -> Text:
@@ -139,7 +135,7 @@ class EntryScreen(BaseScreen):
     @staticmethod
     def verdict_text(v: dict[str, Any]) -> Text:
         text = Text()
-        text.append_text(badge(v["verdict"]))
+        text.append_text(badge(v.get("state", v["verdict"])))  # the state word the list and the CLI use
         interval = "anytime-valid interval" if v["interval"] == "anytime" else "Welch interval"
         text.append(f"  {interval}: {terminal(v['interval_reason'])}\n")
         for c in v["comparisons"]:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from logbook.db.runstatus import ACTIVE
 from logbook.tui.messages import QueueLoaded
 from logbook.tui.screens.base import BaseScreen
-from logbook.tui.widgets import number, seed_text
+from logbook.tui.widgets import CursorTable, number, refill_table, seed_text
 
 
 class QueueScreen(BaseScreen):
@@ -21,7 +21,7 @@ class QueueScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="workers", classes="card")
-        yield DataTable(id="active", cursor_type="row", zebra_stripes=True)
+        yield CursorTable(id="active", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -29,6 +29,7 @@ class QueueScreen(BaseScreen):
         table = self.query_one(DataTable)
         for column in ("run", "entry", "arm", "seed", "status", "slot", "elapsed", "left (est.)"):
             table.add_column(column, key=column)
+        table.focus()
         self.load()
         self.set_interval(self.app.refresh_s, self.load)
 
@@ -51,16 +52,15 @@ class QueueScreen(BaseScreen):
             if r["status"] == "succeeded" and r["wall_time_s"]:
                 typical.setdefault((r["entry"], r["arm"]), []).append(r["wall_time_s"])
         now = datetime.now(timezone.utc)
-        table = self.query_one(DataTable)
-        table.clear()
+        rows = []
         for r in info["runs"]:
             if r["status"] not in ACTIVE:
                 continue
             elapsed = (now - datetime.fromisoformat(r["started_at"].replace("Z", "+00:00"))).total_seconds() if r["started_at"] else None
             past = typical.get((r["entry"], r["arm"]))
             left = max(0.0, sum(past) / len(past) - (elapsed or 0)) if past else None
-            table.add_row(str(r["id"]), r["entry"][:24], r["arm"], seed_text(r["seed"]), r["status"],
-                          (f"slurm {r['slurm_job_id'] or ''} {r['slurm_state'] or ''} {r['node'] or ''}".rstrip()
-                           if r.get("executor") == "slurm" else (r["device"] or "–") + (f":{r['gpu']}" if r["gpu"] else "")),
-                          "–" if elapsed is None else f"{elapsed:.0f}s", "–" if left is None else f"~{number(left, 3)}s",
-                          key=str(r["id"]))
+            rows.append((str(r["id"]), (str(r["id"]), r["entry"][:24], r["arm"], seed_text(r["seed"]), r["status"],
+                         (f"slurm {r['slurm_job_id'] or ''} {r['slurm_state'] or ''} {r['node'] or ''}".rstrip()
+                          if r.get("executor") == "slurm" else (r["device"] or "–") + (f":{r['gpu']}" if r["gpu"] else "")),
+                         "–" if elapsed is None else f"{elapsed:.0f}s", "–" if left is None else f"~{number(left, 3)}s")))
+        refill_table(self.query_one(DataTable), rows)  # the cursor stays on its run
