@@ -87,8 +87,9 @@ class LogbookApp(App):
                                        ("add_seeds", "Add seeds", "More seeds per arm (anytime-valid verdict)"),
                                        ("cancel", "Cancel runs", "Cancel queued and running runs"),
                                        ("requeue", "Requeue failed runs", "Try failed or crashed runs again"),
+                                       ("open_run", "Open run", "The highlighted run: log, curves, environment"),
                                        ("amend", "Amend", "A dated change with a reason"),
-                                       ("export", "Export", "Markdown writeup with figures"),
+                                       ("export", "Export", "Markdown, LaTeX, JSON or CSV, to a folder you choose"),
                                        ("audit", "Audit", "Rerun on fresh committed seeds")):
             action = getattr(screen, f"action_{name}", None)
             if action is not None:
