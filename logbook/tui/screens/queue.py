@@ -18,9 +18,8 @@ from logbook.tui.screens.modals import ConfirmScreen
 from logbook.tui.widgets import seed_text
 
 RECENT = 20  # ended runs listed under the active ones (to requeue or open)
-WIDE = 100  # from this many columns the slot column is shown too
-COLUMNS = (("run", 5), ("entry", 18), ("arm", 10), ("seed", 7), ("origin", 10), ("status", 9), ("elapsed", 9),
-           ("left", 7))
+WIDE = 110  # from this many columns the seed and slot columns are shown too
+COLUMNS = (("run", 4), ("entry", 14), ("arm", 10), ("origin", 10), ("status", 9), ("elapsed", 9), ("left", 7))
 
 
 def queue_rows(info: dict[str, Any], wide: bool) -> list[tuple[str, list[Any]]]:
@@ -32,9 +31,9 @@ def queue_rows(info: dict[str, Any], wide: bool) -> list[tuple[str, list[Any]]]:
     rows = []
     for r in active + ended:
         style = "yellow" if r["status"] in ACTIVE else ("red" if r["status"] in RETRYABLE else "dim")
-        cells: list[Any] = [str(r["id"]), r["entry"][:18], r["arm"][:10], seed_text(r["seed"]), r["origin_label"],
-                            Text(r["status"], style=style)]
+        cells: list[Any] = [str(r["id"]), r["entry"], r["arm"], r["origin_label"], Text(r["status"], style=style)]
         if wide:
+            cells.insert(3, seed_text(r["seed"]))
             cells.append(f"slurm {r['slurm_job_id'] or ''} {r['slurm_state'] or ''} {r['node'] or ''}".rstrip()
                          if r.get("executor") == "slurm" else (r["device"] or "–") + (f":{r['gpu']}" if r["gpu"] else ""))
         cells += [r["elapsed"], r["left"]] if r["status"] in ACTIVE else ["", ""]
@@ -78,6 +77,7 @@ class QueueScreen(BaseScreen):
         table.clear(columns=True)
         columns = list(COLUMNS)
         if wide:
+            columns.insert(3, ("seed", 10))
             columns.insert(6, ("slot", 14))
         for name, width in columns:
             table.add_column(name, key=name, width=width)
