@@ -378,7 +378,7 @@ class EntryScreen(BaseScreen):
             return f"amended {amend(store, ref, values['field'].strip(), values['value'], values['reason']).field}"
 
         self.app.push_screen(FormScreen("Amend the registered entry (dated, with a reason)", [
-            Field("field", "Field (title, hypothesis, notes, tags, seeds, min_effect, alpha or arms.NAME)", "min_effect"),
+            Field("field", "Field: title, hypothesis, notes, tags, seeds, min_effect, alpha or arms.NAME", "min_effect"),
             Field("value", "New value (YAML: 0.02, [a, b], {lr: 0.01})", "0.02"),
             Field("reason", "Reason (kept with the amendment)", "why it changes")], submit=amend),
             lambda values: self.load() if values else None)

@@ -92,7 +92,7 @@ def in_app_words(line: str, fields: list[Field]) -> str:
     for f in fields:
         for prefix in (f"--{f.name}:", f"--{f.name.replace('_', '-')}:"):
             if line.startswith(prefix):
-                return f.label.split(" (")[0] + ":" + line[len(prefix):]
+                return f.label.split(" (")[0].split(":")[0] + ":" + line[len(prefix):]
     return line
 
 
@@ -113,10 +113,10 @@ class FormScreen(ModalScreen[dict | None]):
         self.fields = [f if isinstance(f, Field) else Field(f[0], f[1]) for f in fields]
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="modal"):
+        with Vertical(classes="modal form"):
             yield Label(self.title_text, classes="card-title")
             for f in self.fields:
-                yield Label(f.label, classes="field-label")
+                yield Static(f.label, classes="field-label", markup=False)
                 if f.choices:
                     yield Select([(c, c) for c in f.choices], value=f.value or f.choices[0], allow_blank=False,
                                  id=f"field-{f.name}")

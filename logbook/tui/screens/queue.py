@@ -104,6 +104,8 @@ class QueueScreen(BaseScreen):
             slots = ", ".join(s["device"] + ("" if s["gpu"] is None else ":" + s["gpu"]) for s in w["slots"])
             lines.append(f"  worker {w['id']} pid {w['pid']} on {w['host']} · slots {slots} · heartbeat {w['heartbeat_at']}")
         self.query_one("#workers", Static).update("\n".join(lines))
+        counts = info["counts"]
+        self.sub_title = f"{counts.get('queued', 0)} queued · {counts.get('running', 0)} running"
         table = self.query_one(DataTable)
         current = self.highlighted()
         table.clear()
