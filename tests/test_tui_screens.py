@@ -173,6 +173,8 @@ async def test_queue_screen_fits_80_columns_and_cancels_requeues_and_opens(logbo
         table = await loaded(pilot, "#active", 3)
         assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80  # nothing cut, the ETA included
         assert [str(c.label) for c in table.columns.values()][-2:] == ["elapsed", "left"]
+        palette = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Cancel runs", "Requeue failed runs", "Open run"} <= palette  # every key's action is in the palette too
         rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
         assert rows[str(queued)][3:5] == ["added", "queued"] and rows[str(running)][3:5] == ["planned", "running"]
         # elapsed, share done and time left, from the gated arm's succeeded runs (15 s on average)

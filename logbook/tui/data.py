@@ -265,7 +265,7 @@ def queue_view(store: Store) -> dict[str, Any]:
     for r in info["runs"]:
         r["origin_label"] = origin_label(r["origin"], r["entry_id"] in follow_ups)
         r["elapsed"], r["left"] = progress(elapsed_s(r["started_at"], now), typical.get((r["entry_id"], r["arm"])))
-    return info
+    return terminal_data(info)  # stored names are drawn on the terminal: no control character may reach it
 
 
 BY_DESIGN = {"env.PYTHONHASHSEED": "the run's seed, set by the engine per run"}
@@ -292,9 +292,9 @@ def other_runs(store: Store, run_id: int) -> list[dict[str, Any]]:
         rows = session.exec(select(Run, Arm.name).join(Arm, Arm.id == Run.arm_id)
                             .where(Arm.hypothesis_id == entry_id, Run.id != run_id, col(Run.status).in_(FINISHED))
                             .order_by(col(Run.id).desc())).all()
-        return [{"id": run.id, "arm": arm, "seed": run.seed if seed_shown(run, open_audits) else None,
-                 "status": run.status, "origin": run.seed_origin, "host": (run.environment or {}).get("host")}
-                for run, arm in rows]
+        return terminal_data([{"id": run.id, "arm": arm, "seed": run.seed if seed_shown(run, open_audits) else None,
+                               "status": run.status, "origin": run.seed_origin, "host": (run.environment or {}).get("host")}
+                              for run, arm in rows])
 
 
 def entry_review(spec: Any) -> str:

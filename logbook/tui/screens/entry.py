@@ -153,7 +153,7 @@ class EntryScreen(BaseScreen):
                 shown = "–"
             else:
                 shown = duration(r["wall_time_s"])
-            rows.append((str(r["id"]), [str(r["id"]), r["arm"], seed_text(r["seed"]), origin_label(r["origin"]),
+            rows.append((str(r["id"]), [str(r["id"]), Text(r["arm"]), seed_text(r["seed"]), origin_label(r["origin"]),
                                         Text(r["status"], style=style), figure(r["value"]), shown,
                                         Text(note, style="dim")]))
         return rows

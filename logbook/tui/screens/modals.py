@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -188,8 +189,8 @@ class PickRunScreen(ModalScreen[int | None]):
 
         with Vertical(classes="modal"):
             yield Label(self.title_text, classes="card-title")
-            yield OptionList(*[Option(f"run {r['id']} · {r['arm']} · seed {seed_text(r['seed'])} · {origin_label(r['origin'])}"
-                                      f" · {r['status']}" + (f" · {r['host']}" if r.get("host") else ""), id=str(r["id"]))
+            yield OptionList(*[Option(Text(f"run {r['id']} · {r['arm']} · seed {seed_text(r['seed'])} · {origin_label(r['origin'])}"
+                                           f" · {r['status']}" + (f" · {r['host']}" if r.get("host") else "")), id=str(r["id"]))
                                for r in self.runs], id="pick-run")
             yield Static("↑↓: choose   Enter: compare   Esc: cancel", classes="hint")
 

@@ -31,7 +31,7 @@ def queue_rows(info: dict[str, Any], wide: bool) -> list[tuple[str, list[Any]]]:
     rows = []
     for r in active + ended:
         style = "yellow" if r["status"] in ACTIVE else ("red" if r["status"] in RETRYABLE else "dim")
-        cells: list[Any] = [str(r["id"]), r["entry"], r["arm"], r["origin_label"], Text(r["status"], style=style)]
+        cells: list[Any] = [str(r["id"]), Text(r["entry"]), Text(r["arm"]), r["origin_label"], Text(r["status"], style=style)]
         if wide:
             cells.insert(3, seed_text(r["seed"]))
             cells.append(f"slurm {r['slurm_job_id'] or ''} {r['slurm_state'] or ''} {r['node'] or ''}".rstrip()
