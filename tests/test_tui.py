@@ -121,9 +121,9 @@ async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db):
     async with app.run_test(size=(120, 40)) as pilot:
         table = await loaded(pilot, "#entries", 3)
         titles = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
-        assert titles == ["Extra output gate in the recu…", "Cosine schedule", "Idea not yet registered"]
+        assert titles == ["Extra output gate in the recurre…", "Cosine schedule", "Idea not yet registered"]
         verdicts = [str(table.get_row_at(i)[2]).strip() for i in range(3)]
-        assert verdicts == ["NEGATIVE", "POSITIVE", "PENDING"]
+        assert verdicts == ["NEGATIVE", "POSITIVE", "DRAFT"]
         assert str(table.get_row_at(0)[4]) == "12/12"  # finished of planned seeds
         screen = app.screen
         renders = []
@@ -141,11 +141,12 @@ async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db):
         await pilot.press("slash", *"tag:rnn", "enter")  # the draft is tagged rnn too
         await settled(pilot)
         assert table.row_count == 2 and isinstance(app.focused, DataTable)
+        before = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         await pilot.press("escape", "s")  # sort by title
         await settled(pilot)
         assert [str(table.get_row_at(i)[1]) for i in range(3)][0] == "Cosine schedule"
-        assert table.cursor_row == 1  # the cursor stays on the entry it was on
-        await pilot.press("up", "enter")
+        assert table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value == before  # the cursor stays on its entry
+        await pilot.press("home", "enter")  # Home: the first row
         await loaded(pilot, "#runs", 12)
         assert type(app.screen).__name__ == "EntryScreen" and app.screen.entry_id == 2
 

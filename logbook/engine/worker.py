@@ -251,6 +251,9 @@ class WorkerLoop:
                 "device": slot.device, "worker_pid": os.getpid(), "timeout": timeout,
                 "threads": getattr(self.executor, "threads_per_slot", lambda: None)(),
             }
+            host_gpus = getattr(self.executor, "host_gpus", None)  # known here only when runs run on this host
+            if host_gpus is not None:
+                job["gpus"] = host_gpus()
             job_file.write_text(json.dumps(job, indent=1, sort_keys=True), encoding="utf-8")
             log_path = folders[0] / "log.txt"  # a batch shares one log
             pid, start = self.executor.submit(

@@ -31,7 +31,7 @@ import numpy as np
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, utcnow
-from logbook.db.runstatus import FINISHED
+from logbook.db.runstatus import COUNTED_ORIGINS, FINISHED
 from logbook.entries.chain import integrity_fields
 from logbook.entries.retro import mark_verdict
 from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
@@ -39,7 +39,6 @@ from logbook.entries.plan import Plan, amendment_record, first_result_at, is_pos
 from logbook.stats import default_delta, family_verdicts
 from logbook.stats.churn import are_probabilities, between_arms, prediction_difference, top1_churn, within_arm
 
-COUNTED_ORIGINS = ("planned", "extra")
 VERDICT_FIELDS = ("min_effect", "alpha", "seeds")
 AUTO_DELTA_REASON = (
     "registered with δ = auto: δ was set from the spread of the very values being judged (0.95 pooled sd), "

@@ -1,8 +1,8 @@
 """What the terminal app shows, read from the logbook as plain data. No Textual in here: screens
 call these from thread workers and get back dicts and lists.
 
-The logbook list reads the cached verdict of each entry (computed by `logbook verdict` or when an
-entry is opened), so it stays fast with tens of thousands of entries.
+The logbook list's rows, filter and sort live in ``logbook.entries.listing`` (the CLI's `list`
+shares them).
 """
 
 from __future__ import annotations
@@ -13,76 +13,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
-from logbook.db.queries import iso, latest_attempt, open_audit_ids, runs_of, seed_shown
+from logbook.db.queries import iso, open_audit_ids, runs_of, seed_shown
 from logbook.entries.provenance import describe_tree
 from logbook.entries.registry import entry_detail
-from logbook.db.runstatus import ACTIVE, FINISHED
+from logbook.db.runstatus import FINISHED
 from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
 from logbook.export.escape import terminal, terminal_data
-
-
-def entry_rows(store: Store) -> list[dict[str, Any]]:
-    """One row per entry for the logbook screen."""
-    # one per seed and arm: a retried attempt is superseded by its retry
-    counted = (col(Run.status).in_(FINISHED)) & (col(Run.seed_origin).in_(COUNTED_ORIGINS)) & latest_attempt()
-    with store.session() as session:
-        # Plain columns, not ORM objects: building 10,000 model instances costs more than the query.
-        entries = session.exec(select(
-            Hypothesis.id, Hypothesis.slug, Hypothesis.title, Hypothesis.metric, Hypothesis.goal, Hypothesis.seeds_per_arm,
-            Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, Hypothesis.updated_at,
-            Hypothesis.retrospective,
-        ).order_by(Hypothesis.id)).all()
-        arm_counts = dict(session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all())
-        # One pass over the runs (joined through ix_run_arm_id) for every per-entry figure.
-        per_entry = {
-            entry_id: (finished or 0, active or 0, last)
-            for entry_id, finished, active, last in session.exec(
-                select(Arm.hypothesis_id, func.sum(case((counted, 1), else_=0)),
-                       func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), func.max(Run.ended_at))
-                .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()
-        }
-    rows = []
-    for e in entries:
-        detail = e.verdict_detail or {}
-        comparisons = detail.get("comparisons") or []
-        best = max(comparisons, key=lambda c: _finite(c.get("effect"), -math.inf), default=None)
-        finished, active, last_run = per_entry.get(e.id, (0, 0, None))
-        last = max(filter(None, (iso(e.updated_at), iso(last_run))), default=None)
-        arms = arm_counts.get(e.id, 0)
-        rows.append({
-            "id": e.id, "slug": e.slug, "title": e.title, "metric": e.metric, "goal": e.goal, "arms": arms,
-            "done": finished, "planned": arms * e.seeds_per_arm, "active": active,
-            "effect": None if best is None else best.get("effect"),
-            "ci_low": None if best is None else best.get("ci_low"),
-            "ci_high": None if best is None else best.get("ci_high"),
-            "verdict": e.verdict or "pending", "status": e.status, "tags": list(e.tags or []),
-            "last_activity": last, "retrospective": bool(e.retrospective),
-            "haystack": f"{e.title} {e.slug} {e.metric}{' retrospective' if e.retrospective else ''}".lower(),
-        })
-    return rows
-
-
-def _finite(value: Any, default: float) -> float:
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else default
-
-
-def matches(row: dict[str, Any], query: str) -> bool:
-    """The `/` filter: words match title, slug or metric; ``tag:X`` and ``verdict:X`` match exactly."""
-    for word in query.lower().split():
-        if word.startswith("tag:"):
-            if word[4:] not in [t.lower() for t in row["tags"]]:
-                return False
-        elif word.startswith("verdict:"):
-            if row["verdict"] != word[8:]:
-                return False
-        elif word not in row["haystack"]:
-            return False
-    return True
 
 
 def entry_view(store: Store, entry_id: int) -> dict[str, Any]:

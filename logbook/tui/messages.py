@@ -8,9 +8,12 @@ from textual.message import Message
 
 
 class EntriesLoaded(Message):
-    def __init__(self, rows: list[dict[str, Any]]):
+    """The logbook list's rows were read; ``widths`` are the list's column widths for them."""
+
+    def __init__(self, rows: list[dict[str, Any]], widths: dict[str, int] | None = None):
         super().__init__()
         self.rows = rows
+        self.widths = widths or {}
 
 
 class EntryLoaded(Message):
@@ -49,13 +52,32 @@ class ActionFinished(Message):
 
 
 class EntriesFiltered(Message):
-    """The logbook list was sorted and filtered (in a worker) for ``query``."""
+    """The logbook list was sorted and filtered (in a worker) for ``query``; ``error`` says why a
+    query with a bad key value matched nothing."""
 
-    def __init__(self, query: str, rows: list[dict[str, Any]], generation: int):
+    def __init__(self, query: str, rows: list[dict[str, Any]], generation: int, error: str | None = None):
         super().__init__()
         self.query = query
         self.rows = rows
         self.generation = generation
+        self.error = error
+
+
+class EntriesCounted(Message):
+    """The number of entries is known (the list shows it while the rows load)."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count = count
+
+
+class EntriesJudged(Message):
+    """Fresh verdicts were computed for entries whose cached one was missing or older than their
+    last run; ``rows`` are their updated list rows by id."""
+
+    def __init__(self, rows: dict[int, dict[str, Any]]):
+        super().__init__()
+        self.rows = rows
 
 
 class ImportPreviewed(Message):

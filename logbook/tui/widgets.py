@@ -1,18 +1,69 @@
-"""Widgets and renderers of the terminal app: verdict badges, per-seed distributions, curves."""
+"""Widgets and renderers of the terminal app: verdict badges, tables that keep their cursor,
+per-seed distributions, curves."""
 
 from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
 
+# One style per state word of ``logbook.entries.states``.
 VERDICT_STYLES = {
     "positive": "bold black on green", "negative": "bold white on blue",
-    "inconclusive": "bold black on yellow", "pending": "bold white on grey37",
+    "inconclusive": "bold black on yellow", "unjudged": "bold white on grey37", "no results": "bold white on grey37",
+    "draft": "bold black on grey70", "withdrawn": "bold white on grey23",
 }
+
+
+class CursorTable(DataTable):
+    """A row table whose Home and End move the cursor to the first and last row (the plain table
+    scrolls sideways instead); ←/→ scroll the columns that do not fit."""
+
+    BINDINGS = [
+        Binding("home", "cursor_first", "First row", show=False),
+        Binding("end", "cursor_last", "Last row", show=False),
+    ]
+
+    def action_cursor_first(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_cursor_last(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+
+def cursor_key(table: DataTable) -> str | None:
+    """The key of the row under the cursor (None in an empty table)."""
+    if table.row_count and 0 <= table.cursor_row < table.row_count:
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+    return None
+
+
+def refill_table(table: DataTable, rows: Iterable[tuple[str, Sequence[Any]]], keep: str | None = None) -> None:
+    """Replace every row of ``table`` with ``rows`` (``(key, cells)`` pairs), keeping the cursor on
+    the row with the same key where it is still there (else at the same position): a refresh never
+    moves the cursor to another row. ``keep`` names that key when the table was emptied before
+    (its columns rebuilt); by default it is the row under the cursor now."""
+    current = keep if keep is not None else cursor_key(table)
+    position, scroll_x, scroll_y = table.cursor_row, table.scroll_x, table.scroll_y
+    table.clear()  # (also scrolls to the top left: put back below)
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if not table.row_count:
+        return
+    row = table.get_row_index(current) if current is not None and current in table.rows else min(max(position, 0), table.row_count - 1)
+    table.move_cursor(row=row, scroll=False)
+
+    def restore_view() -> None:  # once the refilled table has its size again
+        table.scroll_to(scroll_x, scroll_y, animate=False, immediate=True)
+        table.move_cursor(row=table.cursor_row)  # and the cursor stays in view
+
+    table.call_after_refresh(restore_view)
 
 
 def seed_text(seed: int | None) -> str:

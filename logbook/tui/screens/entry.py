@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from logbook.entries.pilot import delta_text
+from logbook.entries.states import verdict_state
 from logbook.export.escape import terminal
 from logbook.export.markdown import arm_rows
 from logbook.db.runstatus import ACTIVE, RETRYABLE
@@ -21,7 +22,7 @@ from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ConfirmScreen, Field, FormScreen
 from logbook.tui.study_widgets import StudyPanel
 from logbook.tui.data import duration, elapsed_s, origin_label, progress, typical_wall_times
-from logbook.tui.widgets import Distribution, badge, figure, retro_badge, seed_text, sparkline
+from logbook.tui.widgets import CursorTable, Distribution, badge, figure, refill_table, retro_badge, seed_text, sparkline
 
 
 def trimmed(text: Text) -> Text:
@@ -84,7 +85,7 @@ class EntryScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="entry-body"):
+        with VerticalScroll(id="entry-body", can_focus=False):  # Tab stays on the runs table, where focus shows
             yield Static(id="card", classes="card")
             yield Static(id="verdict-panel", classes="card")
             yield Distribution(id="distribution", classes="card")
@@ -92,7 +93,7 @@ class EntryScreen(BaseScreen):
             yield Static(id="curves", classes="card")
             yield StudyPanel(id="studies", classes="card")
             yield Static(id="audits", classes="card")
-            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            yield CursorTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -117,7 +118,7 @@ class EntryScreen(BaseScreen):
         e, v = view["entry"], view["verdict"]
         self.title, self.sub_title = terminal(e["title"]), f"{e['slug']} · {e['status']}"
         self.query_one("#card", Static).update(trimmed(self.card(e, v)))
-        self.query_one("#verdict-panel", Static).update(trimmed(self.verdict_text(v)))
+        self.query_one("#verdict-panel", Static).update(trimmed(self.verdict_text({**v, "state": verdict_state(v, e["status"])})))
         self.query_one(Distribution).show(
             [(a["name"], [x if x is not None else float("nan") for x in v["arms"][a["name"]]["values"]],
               v["arms"][a["name"]]["excluded"]) for a in e["arms"]], **self.distribution_marks(view))
@@ -125,15 +126,7 @@ class EntryScreen(BaseScreen):
         self.query_one("#curves", Static).update(trimmed(self.curves_text(view["curves"], v.get("churn"))))
         self.query_one("#audits", Static).update(trimmed(self.audits_text(view["audits"], e["goal"])))
         self.query_one(StudyPanel).show(view.get("studies"))
-        table = self.query_one("#runs", DataTable)
-        current = None
-        if table.row_count and table.cursor_row < table.row_count:
-            current = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        table.clear()
-        for row_key, cells in self.run_rows(view["runs"], datetime.now(timezone.utc)):
-            table.add_row(*cells, key=row_key)
-        if current is not None and current in table.rows:  # the cursor stays on the same run
-            table.move_cursor(row=table.get_row_index(current), scroll=False)
+        refill_table(self.query_one("#runs", DataTable), self.run_rows(view["runs"], datetime.now(timezone.utc)))
         if first:
             self.query_one("#entry-body", VerticalScroll).scroll_home(animate=False)
 
@@ -207,7 +200,7 @@ class EntryScreen(BaseScreen):
     @staticmethod
     def verdict_text(v: dict[str, Any]) -> Text:
         text = Text()
-        text.append_text(badge(v["verdict"]))
+        text.append_text(badge(v.get("state", v["verdict"])))  # the state word the list and the CLI use
         interval = "anytime-valid interval" if v["interval"] == "anytime" else "Welch interval"
         text.append(f"  {interval}: {terminal(v['interval_reason'])}\n")
         for c in v["comparisons"]:

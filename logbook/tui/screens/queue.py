@@ -15,7 +15,7 @@ from logbook.db.runstatus import ACTIVE, RETRYABLE
 from logbook.tui.messages import ActionFinished, LaunchPreviewed, QueueLoaded
 from logbook.tui.screens.base import BaseScreen
 from logbook.tui.screens.modals import ConfirmScreen
-from logbook.tui.widgets import seed_text
+from logbook.tui.widgets import CursorTable, cursor_key, refill_table, seed_text
 
 RECENT = 20  # ended runs listed under the active ones (to requeue or open)
 WIDE = 110  # from this many columns the seed and slot columns are shown too
@@ -53,11 +53,12 @@ class QueueScreen(BaseScreen):
         super().__init__()
         self.info: dict[str, Any] | None = None
         self.wide: bool | None = None
+        self.keep: str | None = None  # the run under the cursor while the columns are rebuilt
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="workers", classes="card")
-        yield DataTable(id="active", cursor_type="row", zebra_stripes=True)
+        yield CursorTable(id="active", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -74,6 +75,7 @@ class QueueScreen(BaseScreen):
             return
         self.wide = wide
         table = self.query_one(DataTable)
+        self.keep = cursor_key(table)
         table.clear(columns=True)
         columns = list(COLUMNS)
         if wide:
@@ -106,19 +108,12 @@ class QueueScreen(BaseScreen):
         self.query_one("#workers", Static).update("\n".join(lines))
         counts = info["counts"]
         self.sub_title = f"{counts.get('queued', 0)} queued · {counts.get('running', 0)} running"
-        table = self.query_one(DataTable)
-        current = self.highlighted()
-        table.clear()
-        for key, cells in queue_rows(info, bool(self.wide)):
-            table.add_row(*cells, key=key)
-        if current is not None and str(current) in table.rows:  # the cursor stays on the same run
-            table.move_cursor(row=table.get_row_index(str(current)), scroll=False)
+        refill_table(self.query_one(DataTable), queue_rows(info, bool(self.wide)), self.keep)  # the cursor stays on its run
+        self.keep = None
 
     def highlighted(self) -> int | None:
-        table = self.query_one(DataTable)
-        if not table.row_count or table.cursor_row >= table.row_count:
-            return None
-        return int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        key = cursor_key(self.query_one(DataTable))
+        return None if key is None else int(key)
 
     def run_row(self, run_id: int) -> dict[str, Any] | None:
         return next((r for r in (self.info or {}).get("runs", []) if r["id"] == run_id), None)
