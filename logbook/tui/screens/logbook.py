@@ -21,9 +21,9 @@ from logbook.entries.listing import (
 )
 from logbook.errors import InputError
 from logbook.export.escape import terminal
-from logbook.tui.messages import ActionFinished, EntriesCounted, EntriesFiltered, EntriesJudged, EntriesLoaded
+from logbook.tui.messages import EntriesCounted, EntriesFiltered, EntriesJudged, EntriesLoaded, EntryRegistered
 from logbook.tui.screens.base import BaseScreen
-from logbook.tui.screens.modals import ErrorScreen
+from logbook.tui.screens.modals import ErrorScreen, ReviewScreen
 from logbook.tui.columns import (
     PADDING, SCROLLBAR, SORT_OF, activity_text, column_widths, effect_text, layout, legend, metric_text, seeds_text,
 )
@@ -341,14 +341,32 @@ class LogbookScreen(BaseScreen):
             self.app.push_screen(ErrorScreen("The hypothesis file has problems; nothing was written",
                                              "\n".join(exc.lines), retry=True), again)
             return
-        self.register_entry(spec)
+        from logbook.tui.data import entry_review
+
+        def answered(answer: str | None) -> None:
+            if answer == "register":
+                self.register_entry(spec)
+            elif answer == "edit":
+                self.action_new_entry(path.read_text(encoding="utf-8"))
+            else:
+                self.notify(f"kept as a draft, nothing registered: {path} (register it with `logbook new {path} --register`)",
+                            timeout=10)
+
+        self.app.push_screen(ReviewScreen(entry_review(spec), str(path)), answered)
 
     @work(thread=True, group="action", exit_on_error=False)
     def register_entry(self, spec) -> None:  # noqa: ANN001
         from logbook.entries.registry import create_draft, register
 
         entry = register(self.app.store, str(create_draft(self.app.store, spec).id))
-        self.post_message(ActionFinished(f"registered {entry.slug}"))
+        self.post_message(EntryRegistered(entry.id, entry.slug))
+
+    def on_entry_registered(self, message: EntryRegistered) -> None:
+        """Show the new entry: an active filter that could hide it is cleared, and a toast says so."""
+        cleared = bool(self.query_one("#filter", Input).value)
+        self.notify(f"registered entry {message.entry_id} ({message.slug})" + ("; the filter was cleared to show it" if cleared else ""))
+        if cleared:
+            self.action_clear_filter()
         self.load()
 
 
