@@ -12,10 +12,15 @@ measured as wall time, CPU time (user + system) and peak resident memory (``ru_m
 - "per-run history": the previous path, one ``get_metric_history`` call per run (``--reduce min``).
   Only on the quarter-size store: each call searches the metric's rows of every run, so it grows
   with the square of the store (815 s for 1,000 runs when last measured).
-- "curves": the current path, one bulk history call per chunk of runs (``--reduce min``), on both.
+- "curves": one bulk history call per chunk of runs (``--reduce min``), read in the importing
+  process (``LOGBOOK_IMPORT_WORKERS=1``), on both.
+- "curves, N reader processes": the same calls made by N worker processes (the default for stores
+  of 200 runs or more: ``min(CPUs, 4)`` workers), on the full-size store.
 - "last values": ``--reduce last --no-curves``, MLflow's latest value per run from the run listing.
-- "curves, file store": the current path on the file store the SQLite one was migrated from.
-The last two on the full-size store only.
+- "curves, file store": per-run history calls on the file store the SQLite one was migrated from,
+  in the importing process; "curves, file store, N reader processes": the same in N workers.
+The last ones on the full-size store only. CPU time includes the reader processes' (they are the
+import process's children, joined before it exits).
 
 Stores are kept in a temporary folder and reused (with their build time); --fresh rebuilds them.
 
@@ -94,11 +99,15 @@ def build_store(db: Path, runs: int, steps: int, builders: int) -> dict[str, flo
     return built
 
 
+WORKERS = min(os.cpu_count() or 1, 4)  # what an import of this size uses by default
+PARALLEL = f"curves, {WORKERS} reader processes"
 MODES = {
     "per-run history": ["--reduce", "min"],
     "curves": ["--reduce", "min"],
+    PARALLEL: ["--reduce", "min"],
     "last values": ["--reduce", "last", "--no-curves"],
     "curves, file store": ["--reduce", "min"],
+    f"curves, file store, {WORKERS} reader processes": ["--reduce", "min"],
 }
 # the import process: the logbook CLI, with the bulk history call switched off for the previous path
 LAUNCH = "import sys; from logbook.importers import from_mlflow; from_mlflow.BULK = sys.argv.pop(1) == 'bulk'; " \
@@ -110,14 +119,17 @@ def import_once(store: Path, workdir: Path, mode: str) -> tuple[float, float, fl
     db = workdir / "logbook.db"
     db.unlink(missing_ok=True)
     subprocess.run([sys.executable, "-m", "logbook", "--db", str(db), "init"], check=True, capture_output=True)
-    location = store.with_suffix(".mlruns").as_uri() if mode.endswith("file store") else f"sqlite:///{store}"
+    location = store.with_suffix(".mlruns").as_uri() if "file store" in mode else f"sqlite:///{store}"
+    env = _file_store_env()
+    env.pop("LOGBOOK_IMPORT_PARALLEL_MIN_RUNS", None)
+    env["LOGBOOK_IMPORT_WORKERS"] = str(WORKERS) if "reader processes" in mode else "1"
     argv = [sys.executable, "-c", LAUNCH, "per-run" if mode == "per-run history" else "bulk",
             "--db", str(db), "import", "mlflow", location,
             "--experiment", EXPERIMENT, "--arm-by", "params.model", "--seed-by", "params.seed", "--metric", "val_loss",
             *MODES[mode], "--baseline", "a0", "--delta", "0.005", "--lower-is-better", "--json"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    out = subprocess.run(argv, capture_output=True, text=True, env=_file_store_env())
+    out = subprocess.run(argv, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     if out.returncode != 0:
         raise SystemExit(f"import failed: {out.stderr[-2000:]}")
@@ -148,6 +160,7 @@ def main() -> None:
         return
     print(f"stores in {folder}")
     load = os.getloadavg()
+    started = time.strftime("%H:%M", time.gmtime())
     rows = []
     quarter = max(8, args.runs // 4)  # at least 2 seeds per arm
     for runs in sorted({quarter, args.runs}):
@@ -158,7 +171,8 @@ def main() -> None:
         else:
             built = json.loads(sidecar.read_text())
         # the previous path only where it is affordable; the rest at full size (the machine is shared)
-        modes = ["per-run history", "curves"] if runs == quarter else ["curves", "last values", "curves, file store"]
+        modes = (["per-run history", "curves"] if runs == quarter else
+                 ["curves", PARALLEL, "last values", "curves, file store", f"curves, file store, {WORKERS} reader processes"])
         for mode in modes:
             # measured from a fresh child, so its children's ru_maxrss is this import's peak alone
             probe = subprocess.run([sys.executable, __file__, "--measure", str(store), "--mode", mode],
@@ -170,23 +184,31 @@ def main() -> None:
             rows.append([f"{runs:,}", f"{args.steps:,}", mode, f"{added:,}", f"{wall:.1f}", f"{cpu:.1f}",
                          f"{points / cpu:,.0f}", f"{peak:.0f}",
                          f"{built['wall']:.0f} / {built['cpu']:.0f} ({built['builders']} builders)"])
+    end = os.getloadavg()
     record(
         "imports", "Importing an MLflow store (`logbook import mlflow`)",
         ["runs", "steps per run", "import", "runs imported", "wall (s)", "CPU (s)", "points / CPU s", "peak RSS (MiB)",
          "store build wall / CPU (s)"],
         rows,
         ["Goal: 1,000 runs × 1,000 steps in under a minute, streamed (bounded memory).",
-         f"Load average when the script started: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on this shared machine; "
-         "CPU seconds are the honest figure, wall time moves with the load.",
+         f"Load average (`uptime`) at the start ({started} UTC): {load[0]:.1f} (1 min), {load[1]:.1f} (5 min); at the end: "
+         f"{end[0]:.1f}, {end[1]:.1f}, on this shared {os.cpu_count()}-core machine. CPU seconds are the honest figure "
+         "for the work done; wall time moves with the load (reader processes compete with everything else for the cores).",
          "The store is written by the MLflow library: builder processes log runs with `MlflowClient.log_batch` into a",
          "file store, then `mlflow.store.fs2db.migrate` (MLflow's `migrate-filestore`) writes the SQLite store.",
          "\"per-run history\": the previous path, `get_metric_history` per run, measured on the quarter store only",
          "(each call searches the metric's rows of every run: quadratic in the store's size).",
-         "\"curves\": `--reduce min`, the current path, one `get_metric_history_bulk` call per 50 runs; every point stored.",
+         "\"curves\": `--reduce min`, one `get_metric_history_bulk` call per 50 runs, in the importing process "
+         "(`LOGBOOK_IMPORT_WORKERS=1`); every point stored.",
+         f"\"{PARALLEL}\": the same calls made by {WORKERS} worker processes (the default from 200 runs on), "
+         "each with its own MLflow client, sending back arrays; at most two chunks per worker in flight.",
          "\"last values\": `--reduce last --no-curves`, MLflow's latest value per run from the run listing, no history.",
-         "\"curves, file store\": the current path on the file store (asked per run: linear there).",
-         "Points / CPU s counts the store's points in every mode. CPU is user + system time of the import process.",
-         "Peak RSS is the importing process's (Python, MLflow, SQLAlchemy and the logbook included).",
+         "\"curves, file store\": the file store, asked per run (linear there), in the importing process; "
+         "with reader processes: the same calls in the workers.",
+         "Points / CPU s counts the store's points in every mode. CPU is user + system time of the import process "
+         "and its reader processes together.",
+         "Peak RSS is the largest single process's (the importing process: Python, MLflow, SQLAlchemy and the logbook "
+         "included); each reader process holds its own MLflow as well.",
          "Store build: wall and CPU seconds of building that store (builders and migration), possibly in an earlier run."],
     )
 

@@ -156,6 +156,76 @@ def test_mlflow_bulk_histories_match_per_run_histories(mlflow_stores, monkeypatc
         assert a.values.tolist() == b.values.tolist() == curve(arm, seed)
 
 
+def metric_points(db: Path) -> list[tuple]:
+    """Every stored point of the imported curves, keyed by the source run id."""
+    con = sqlite3.connect(db)
+    return con.execute("SELECT r.source_id, p.step, p.value FROM metric_point p JOIN run r ON r.id = p.run_id "
+                       "WHERE p.name = 'val_loss' ORDER BY 1, 2").fetchall()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "file"])
+def test_parallel_history_readers_give_the_serial_curves(cli, tmp_path, mlflow_stores, monkeypatch, store_kind):
+    """Forced with LOGBOOK_IMPORT_PARALLEL_MIN_RUNS (the README's knob), histories are read by
+    worker processes (bulk calls on SQLite, per-run calls on the file store) and the import stores
+    exactly the points, runs and verdict of the serial path."""
+    from logbook.importers import from_mlflow
+
+    used = []
+    parallel = from_mlflow._parallel_curves
+    monkeypatch.setattr(from_mlflow, "_parallel_curves", lambda *a: used.append(a[-1]) or parallel(*a))
+    monkeypatch.setattr(from_mlflow, "HISTORY_CHUNK", 3)  # several chunks in flight, runs straddling them
+    results = {}
+    for mode, env in {"serial": {"LOGBOOK_IMPORT_WORKERS": "1"},
+                      "parallel": {"LOGBOOK_IMPORT_WORKERS": "2", "LOGBOOK_IMPORT_PARALLEL_MIN_RUNS": "1"}}.items():
+        db = tmp_path / f"{mode}.db"
+        monkeypatch.setenv("LOGBOOK_DB", str(db))
+        for key in ("LOGBOOK_IMPORT_WORKERS", "LOGBOOK_IMPORT_PARALLEL_MIN_RUNS"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        result = import_json(cli, *mlflow_args(mlflow_stores[store_kind], "--reduce", "min"))
+        verdict = json.loads(cli("verdict", str(result["id"]), "--json").out)
+        results[mode] = (result["added_runs"], metric_points(db), verdict["comparisons"])
+    assert used == [2]  # the parallel import, and only it, went through two worker processes
+    (n_serial, serial, v_serial), (n_parallel, points, v_parallel) = results["serial"], results["parallel"]
+    assert n_serial == n_parallel == 16 and len(serial) == 16 * STEPS
+    assert points == serial
+    assert v_parallel == v_serial
+    # and both are what MLflow was given
+    runs = {}
+    for run_id, step, value in points:
+        runs.setdefault(run_id, []).append((step, value))
+    assert sorted(min(v for _, v in curve_) for curve_ in runs.values()) == pytest.approx(
+        sorted(min(curve(arm, seed)) for arm in ARMS for seed in SEEDS), rel=1e-12)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unreadable_histories_exit_2_with_one_line_and_write_nothing(cli, tmp_path, mlflow_stores, monkeypatch, workers):
+    """A store that lists its runs but whose metric history table is gone fails the same way
+    whether the history was read here or in a worker process."""
+    broken = tmp_path / "broken.db"
+    broken.write_bytes((mlflow_stores["root"] / "mlflow.db").read_bytes())
+    con = sqlite3.connect(broken)
+    con.execute("DROP TABLE metrics")  # run listings use latest_metrics; histories need this table
+    con.execute("CREATE TABLE metrics (key TEXT)")  # present (MLflow would recreate a missing one), but useless
+    con.commit()
+    con.close()
+    monkeypatch.setenv("LOGBOOK_IMPORT_WORKERS", workers)
+    monkeypatch.setenv("LOGBOOK_IMPORT_PARALLEL_MIN_RUNS", "1")
+    out = cli("import", *mlflow_args(str(broken), "--reduce", "min"))
+    assert out.code == 2, out.err
+    assert out.err.strip().count("\n") == 0, out.err
+    assert out.err.startswith(f"LOCATION: {broken}: expected the history of metric 'val_loss' to be readable"), out.err
+    assert out.err.strip().endswith("MLflow said: (sqlite3.OperationalError) no such column: metrics.value"), out.err
+    assert entry_count(cli) == 0
+
+
+def test_bad_worker_setting_is_one_line(cli, mlflow_stores, monkeypatch):
+    monkeypatch.setenv("LOGBOOK_IMPORT_WORKERS", "many")
+    out = cli("import", *mlflow_args(mlflow_stores["sqlite"]))
+    assert out.code == 2 and out.err.startswith("LOGBOOK_IMPORT_WORKERS: expected a whole number"), out.err
+
+
 def test_curves_by_run_orders_each_run_by_step_then_time():
     from logbook.importers.from_mlflow import curves_by_run
 

@@ -7,17 +7,27 @@ one run's history searches the metric's rows of every run (SQLite picks the prim
 which starts with the metric key), so 1,000 runs of 1,000 steps cost a billion row visits. Stores
 without the bulk call (file stores, servers) are asked per run, which is linear for them.
 
+Large imports read histories in worker processes (each with its own MLflow client, returning
+plain arrays, never MLflow objects), a few chunks ahead of the writer and consumed in run order:
+building MLflow's Python objects is most of an import's CPU. ``LOGBOOK_IMPORT_WORKERS`` sets how
+many (default ``min(CPUs, 4)``; 1 reads in this process) and ``LOGBOOK_IMPORT_PARALLEL_MIN_RUNS``
+from how many runs on (default 200; smaller imports are not worth starting processes for).
+
 Fields for --arm-by / --seed-by: ``params.NAME``, ``tags.NAME``, ``run_name``. The git commit comes
 from the ``mlflow.source.git.commit`` tag; a rerun command from a ``command`` param or tag.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -29,6 +39,10 @@ PAGE = 500
 HISTORY_CHUNK = 50  # runs per bulk history call: each call scans the metric once; ~50k points in MLflow objects at a time
 BULK_LIMIT = 20_000_000  # the bulk call's row cap; a chunk that reaches it is read again per run
 BULK = True  # use the store's bulk history call where it has one (the benchmark turns it off to compare)
+WORKERS_ENV = "LOGBOOK_IMPORT_WORKERS"  # history reader processes; 1: read in the importing process
+MIN_RUNS_ENV = "LOGBOOK_IMPORT_PARALLEL_MIN_RUNS"  # fewer runs than this: read in the importing process
+MIN_RUNS = 200
+DB_LOG = "mlflow.store.db.utils"  # logs a failed query with its SQL before raising it; the import's one line says it
 
 
 def tracking_uri(location: str) -> str:
@@ -83,19 +97,138 @@ def read_runs(options: ImportOptions) -> Iterator[SourceRun]:
             names = ", ".join(sorted(e.name for e in client.search_experiments())[:10]) or "none"
             raise InputError(f"--experiment: no experiment named {options.experiment!r} in {options.location}; expected one of: {names}")
         history = options.curves or options.reduce != "last"
-        token = None
-        while True:
-            page = client.search_runs([experiment.experiment_id], max_results=PAGE, page_token=token,
-                                      order_by=["attributes.start_time ASC"])
-            for start in range(0, len(page), HISTORY_CHUNK):
-                chunk = page[start:start + HISTORY_CHUNK]
-                curves = histories(client, [r.info.run_id for r in chunk if options.metric in r.data.metrics],
-                                   options.metric) if history else {}
-                for run in chunk:
-                    yield _source_run(run, options.metric, history, curves.get(run.info.run_id))
-            token = page.token
-            if not token:
-                return
+        pages = _pages(client, experiment.experiment_id)
+        seen: list[list] = []  # pages read ahead to learn whether the import is large
+        for page in pages:
+            seen.append(page)
+            if sum(map(len, seen)) >= parallel_min_runs():
+                break
+        chunks = _chunks([*seen, *pages])
+        workers = history_workers()
+        if history and workers > 1 and sum(map(len, seen)) >= parallel_min_runs():
+            curved = _parallel_curves(uri, chunks, options, workers)
+        else:
+            curved = ((chunk, _serial_curves(client, chunk, options) if history else {}) for chunk in chunks)
+        for chunk, curves in curved:
+            for run in chunk:
+                yield _source_run(run, options.metric, history, curves.get(run.info.run_id))
+
+
+def history_workers() -> int:
+    """Reader processes for histories: ``LOGBOOK_IMPORT_WORKERS``, else one per CPU up to 4."""
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return min(os.cpu_count() or 1, 4)
+    try:
+        return max(1, int(text))
+    except ValueError:
+        raise InputError(f"{WORKERS_ENV}: expected a whole number of worker processes, got {text!r}") from None
+
+
+def parallel_min_runs() -> int:
+    """The smallest import read by worker processes: ``LOGBOOK_IMPORT_PARALLEL_MIN_RUNS``, else 200."""
+    text = os.environ.get(MIN_RUNS_ENV, "").strip()
+    try:
+        return int(text) if text else MIN_RUNS
+    except ValueError:
+        raise InputError(f"{MIN_RUNS_ENV}: expected a whole number of runs, got {text!r}") from None
+
+
+def _pages(client, experiment_id: str) -> Iterator[list]:  # noqa: ANN001
+    """The experiment's runs, one page at a time, oldest first."""
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=PAGE, page_token=token,
+                                  order_by=["attributes.start_time ASC"])
+        yield page
+        token = page.token
+        if not token:
+            return
+
+
+def _chunks(pages: Iterable[list]) -> Iterator[list]:
+    """Runs in chunks of ``HISTORY_CHUNK`` (a chunk never straddles two pages)."""
+    for page in pages:
+        for start in range(0, len(page), HISTORY_CHUNK):
+            yield page[start:start + HISTORY_CHUNK]
+
+
+def _wanted(chunk: list, metric: str) -> list[str]:
+    return [run.info.run_id for run in chunk if metric in run.data.metrics]
+
+
+def _history_failed(options: ImportOptions, exc: BaseException) -> InputError:
+    """The one-line error for a store that lists its runs but cannot give a metric's history."""
+    reason = " ".join(str(exc).split("[SQL:")[0].split())[:300] or type(exc).__name__  # the SQL text is noise here
+    return InputError(f"LOCATION: {options.location}: expected the history of metric {options.metric!r} "
+                      f"to be readable, MLflow said: {reason}")
+
+
+def _serial_curves(client, chunk: list, options: ImportOptions) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
+    log = logging.getLogger(DB_LOG)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        return histories(client, _wanted(chunk, options.metric), options.metric)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (any store failure is this import's one-line error)
+        raise _history_failed(options, exc) from exc
+    finally:
+        log.setLevel(level)
+
+
+def _parallel_curves(uri: str, chunks: Iterator[list], options: ImportOptions,
+                     workers: int) -> Iterator[tuple[list, dict[str, tuple[np.ndarray, np.ndarray]]]]:
+    """Each chunk with its curves, in order, read by ``workers`` processes at most two chunks
+    each ahead of the consumer (memory stays bounded whatever the store's size)."""
+    # spawn: fresh interpreters share no SQLAlchemy connection with this one, and as this process's
+    # own children their CPU time is counted with it (a fork server's children would not be)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start, initargs=(uri,))
+    pending: deque[tuple[list, Future]] = deque()
+    try:
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_worker_curves, _wanted(chunk, options.metric), options.metric)))
+            if len(pending) >= 2 * workers:
+                yield _done(pending.popleft(), options)
+        while pending:
+            yield _done(pending.popleft(), options)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _done(item: tuple[list, Future], options: ImportOptions) -> tuple[list, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    chunk, future = item
+    try:
+        return chunk, future.result()
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (a worker's failure, or its death, is this import's one-line error)
+        raise _history_failed(options, exc) from exc
+
+
+_worker_client = None  # each reader process's own MLflow client (and database connections)
+
+
+def _worker_start(uri: str) -> None:
+    """Reader process set-up: one MLflow client for the life of the process."""
+    global _worker_client
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("file:"):
+        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    logging.getLogger(DB_LOG).setLevel(logging.CRITICAL)
+    _worker_client = MlflowClient(tracking_uri=uri)
+
+
+def _worker_curves(run_ids: list[str], metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """One chunk's curves, as arrays (cheap to send back, unlike MLflow's metric objects). A failure
+    comes back as its message: MLflow's exceptions do not always survive pickling."""
+    try:
+        return histories(_worker_client, run_ids, metric)
+    except Exception as exc:  # noqa: BLE001 (the importing process turns it into the one-line error)
+        raise RuntimeError(str(exc) or type(exc).__name__) from None
 
 
 def histories(client, run_ids: list[str], metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
