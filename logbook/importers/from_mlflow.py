@@ -26,6 +26,7 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -97,15 +98,15 @@ def read_runs(options: ImportOptions) -> Iterator[SourceRun]:
             names = ", ".join(sorted(e.name for e in client.search_experiments())[:10]) or "none"
             raise InputError(f"--experiment: no experiment named {options.experiment!r} in {options.location}; expected one of: {names}")
         history = options.curves or options.reduce != "last"
+        workers, least = history_workers(), parallel_min_runs()
         pages = _pages(client, experiment.experiment_id)
-        seen: list[list] = []  # pages read ahead to learn whether the import is large
+        seen: list[list] = []  # pages read ahead to learn whether the import is large enough for workers
         for page in pages:
             seen.append(page)
-            if sum(map(len, seen)) >= parallel_min_runs():
+            if sum(map(len, seen)) >= least:
                 break
-        chunks = _chunks([*seen, *pages])
-        workers = history_workers()
-        if history and workers > 1 and sum(map(len, seen)) >= parallel_min_runs():
+        chunks = _chunks(chain(seen, pages))
+        if history and workers > 1 and sum(map(len, seen)) >= least:
             curved = _parallel_curves(uri, chunks, options, workers)
         else:
             curved = ((chunk, _serial_curves(client, chunk, options) if history else {}) for chunk in chunks)
