@@ -114,6 +114,20 @@ LAUNCH = "import sys; from logbook.importers import from_mlflow; from_mlflow.BUL
          "from logbook.cli import main; main()"
 
 
+def _autogroup() -> bool:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+# why reader processes can lose wall time on a loaded machine, where that is the case
+AUTOGROUP_NOTE = ["The kernel shares CPU between sessions here (`sched_autogroup_enabled` = 1): an import and its "
+                  "reader processes share one session's slice, so under other sessions' load the readers add their "
+                  "start-up CPU without getting more of the cores; they shorten wall time only where cores are idle."
+                  ] if _autogroup() else []
+
+
 def import_once(store: Path, workdir: Path, mode: str) -> tuple[float, float, float, dict]:
     """Wall seconds, CPU seconds and peak RSS (MiB) of one `logbook import` process."""
     db = workdir / "logbook.db"
@@ -209,7 +223,8 @@ def main() -> None:
          "and its reader processes together.",
          "Peak RSS is the largest single process's (the importing process: Python, MLflow, SQLAlchemy and the logbook "
          "included); each reader process holds its own MLflow as well.",
-         "Store build: wall and CPU seconds of building that store (builders and migration), possibly in an earlier run."],
+         "Store build: wall and CPU seconds of building that store (builders and migration), possibly in an earlier run.",
+         *AUTOGROUP_NOTE],
     )
 
 
