@@ -215,6 +215,15 @@ def _show_text(d: dict[str, Any]) -> None:
         say("  registered : no (draft)")
     for a in d["amendments"]:
         say(f"  amendment  : {a['at']} {a['field']}: {a['old']!r} -> {a['new']!r} ({a['reason']})")
+    study = d.get("variance_study") or {}
+    if study.get("verdict_holds"):
+        say(f"  seeds vary : {', '.join(study['verdict_varies'])} only; {', '.join(study['verdict_holds'])} held at one "
+            "fixed value (variance_study.verdict_varies)")
+    notes = d.get("studies") or {}
+    if notes.get("variance_warning"):
+        say(f"  warning    : {notes['variance_warning']}")
+    if notes.get("robustness"):
+        say(f"  robustness : {notes['robustness']}")
     if d["runs"]:
         say("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items())
             + (f" ({d['slurm_requeues']} automatic Slurm requeues)" if d.get("slurm_requeues") else ""))
@@ -252,8 +261,10 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
 
         # The verdict's labels (exploratory δ, post hoc reading) belong with the entry; read only.
         judged = entry_verdict(store, entry, cache=False)
+        from logbook.entries.studies import verdict_notes
+
         detail = {**detail, "exploratory": judged["exploratory"], "exploratory_reason": judged["exploratory_reason"],
-                  "post_hoc": judged["post_hoc"]}
+                  "post_hoc": judged["post_hoc"], "studies": verdict_notes(store, entry)}
     if as_json:
         emit_json(detail)
     else:
