@@ -186,3 +186,65 @@ async def test_entry_screen_shows_the_bars_and_registers_a_follow_up(cli, tmp_pa
     assert follow["follows"]["id"] == 1 and "robustness" in follow["tags"]
     assert {a["name"] for a in follow["arms"]} == {"baseline.seeds-5", "wide.seeds-5", "baseline.seeds-7", "wide.seeds-7"}
 
+
+def _group(sd, low, high, share, churn=None):
+    return {"n": 8, "sd": sd, "sd_low": low, "sd_high": high, "share": share,
+            "churn": None if churn is None else {"churn": churn}}
+
+
+PANEL_STUDIES = {
+    "variance": {
+        "metric": "eval_loss", "seeds": 8, "pending": 0, "matter": ["data"], "sources": ["init", "data"],
+        "warning": "your seeds varied init only; data contributes 91% of the variance: the verdict's interval is too narrow",
+        "arms": {"relu": {"init": _group(0.004, 0.002, 0.006, 0.05, 0.021), "data": _group(0.019, 0.011, 0.026, 0.91, 0.084),
+                          "all": _group(0.02, 0.012, 0.027, 1.0, 0.09)},
+                 "smelu": {"init": _group(0.003, 0.001, 0.005, 0.03), "data": _group(0.012, 0.007, 0.017, 0.64),
+                           "all": _group(0.015, 0.009, 0.02, 1.0)}},
+    },
+    "robustness": {
+        "follow_up": 2, "robust": False, "summary": "positive at lr×2 only: not robust",
+        "settings": [{"label": "lr×0.5", "candidate": "smelu", "verdict": "negative", "effect": -0.01, "ci_low": -0.02, "ci_high": -0.004},
+                     {"label": "lr×2", "candidate": "smelu", "verdict": "positive", "effect": 0.03, "ci_low": 0.012, "ci_high": 0.05}],
+    },
+}
+
+
+def panel_app():
+    from pathlib import Path
+
+    from textual.app import App
+
+    import logbook.tui
+    from logbook.tui.study_widgets import StudyPanel
+
+    class PanelApp(App):
+        CSS_PATH = str(Path(logbook.tui.__file__).with_name("logbook.tcss"))
+
+        def compose(self):
+            yield StudyPanel(id="studies", classes="card")
+
+        def on_mount(self) -> None:
+            self.query_one(StudyPanel).show(PANEL_STUDIES)
+
+    return PanelApp()
+
+
+async def test_study_panel_draws_bars_churn_warning_and_robustness():
+    app = panel_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        panel = app.query_one("#studies")
+        assert panel.has_class("visible")
+        text = str(panel.render())
+    lines = text.splitlines()
+    data = next(line for line in lines if line.strip().startswith("data") and "91%" in line)
+    init = next(line for line in lines if line.strip().startswith("init") and "5%" in line)
+    assert data.count("█") > init.count("█") > 0  # one scale: data's sd is about five times init's
+    assert "churn 8%" in data and "churn 2%" in init
+    assert not any("churn" in line for line in lines if "64%" in line)  # no predictions saved: no churn
+    assert "warning: your seeds varied init only; data contributes 91%" in text
+    assert "robustness (follow-up 2): positive at lr×2 only: not robust" in text
+
+
+def test_snapshot_study_panel(snap_compare):
+    assert snap_compare(panel_app(), terminal_size=(80, 24))
