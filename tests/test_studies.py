@@ -94,14 +94,25 @@ def test_irreproducibility_study_separates_init_from_data_order(project):
         assert streams["data"] == derive_streams(streams["global"])["data"]
         record = json.loads(r["determinism"])
         assert record["seed"] == streams.pop("global") and record["streams"] == streams
-    # Churn between the group's models is reported (the trainer saves predictions).
-    assert 0 <= ordered["init"]["churn"]["churn"] <= 1
+    # Churn per source (the trainer saves predictions): the mean over pairs of the group's models
+    # of the fraction of evaluation examples whose arg-max class differs, written out here.
+    def churn(arm, group):
+        labels = [np.load(r["predictions_path"]).argmax(axis=1) for r in runs
+                  if r["arm"] == arm and r["seed_origin"] == f"variance:{group}"]
+        pairs = [(a != b).mean() for i, a in enumerate(labels) for b in labels[i + 1:]]
+        return sum(pairs) / len(pairs)
+
+    for arm in ("ordered", "shuffled", "fixed_init"):
+        for group in ("init", "data", "all"):
+            assert report["arms"][arm][group]["churn"]["churn"] == pytest.approx(churn(arm, group), rel=1e-12, abs=1e-15)
+    assert ordered["data"]["churn"]["churn"] == 0.0 and fixed_init["init"]["churn"]["churn"] == 0.0
+    assert ordered["init"]["churn"]["churn"] > 0 and fixed_init["data"]["churn"]["churn"] > 0
 
     # The study's runs never enter the verdict.
     verdict = json.loads(project.logbook("verdict", slug, "--json").stdout)
     assert [len(verdict["arms"][a]["values"]) for a in ("ordered", "shuffled", "fixed_init")] == [5, 5, 5]
     text = project.logbook("variance", slug).stdout
-    assert "ordered" in text and "share" in text
+    assert "ordered" in text and "share" in text and "churn" in text
 
 
 def test_the_study_is_pre_registered_with_its_seeds(project):
