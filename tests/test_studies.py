@@ -273,3 +273,51 @@ def test_the_warning_names_sources_that_matter_but_were_not_varied():
     assert unvaried_warning(["init", "data"], ["data"], {"data": 0.6}) is None
     assert unvaried_warning(["init"], ["data"], {"data": 0.6}) == (
         "your seeds varied init only; data contributes 60% of the variance: the verdict's interval is too narrow")
+
+
+def test_held_streams_reach_planned_extra_and_retried_runs(project):
+    """With ``verdict_varies: [init]`` the verdict's runs (planned and extra seeds) take every
+    other stream from the study's fixed seed; study runs keep their own plan; a retried attempt
+    keeps the streams of the attempt it retries."""
+    (project.root / "held.py").write_text(textwrap.dedent("""\
+        import pathlib, sys
+        if pathlib.Path("fail").exists():
+            sys.exit("failing on purpose")
+        print(f"score: {int(sys.argv[1]) % 97 + int(sys.argv[2]) % 89}")
+        """))
+    (project.root / "fail").write_text("")
+    trainer = {"command": "python held.py {seed_init} {seed_data}", "metrics": {"score": r"score: (\S+)"}}
+    slug = project.entry("held", trainer, {"baseline": {}, "cand": {}}, seeds=5,
+                         extra="variance_study: {sources: [init, data], seeds: 2, verdict_varies: [init]}\n")
+    project.logbook("run", slug, "--no-worker")
+    project.logbook("run", slug, "--seeds", "2", "--no-worker")
+    project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=300)
+    runs = project.runs()
+    assert len(runs) == 2 * (5 + 2 + 3 * 2) and {r["status"] for r in runs} == {"failed"}
+
+    import sqlite3
+
+    con = sqlite3.connect(project.db)
+    study = json.loads(con.execute("SELECT registered_content FROM hypothesis").fetchone()[0])["variance_study"]
+    con.close()
+    fixed = derive_streams(study["fixed_seed"])
+    for r in runs:
+        streams, own = json.loads(r["streams"]), derive_streams(r["seed"])
+        if r["seed_origin"] in ("planned", "extra"):  # init from the run's seed, the rest held
+            assert streams == {"init": own["init"], "data": fixed["data"], "noise": fixed["noise"], "split": fixed["split"],
+                               "global": r["seed"]}
+        elif r["seed_origin"] == "variance:data":
+            assert streams == {**fixed, "data": own["data"], "global": study["fixed_seed"]}
+
+    (project.root / "fail").unlink()
+    project.logbook("requeue", slug, "--no-worker")
+    retried = {r["retry_of"]: r for r in project.runs() if r["retry_of"] is not None}
+    assert len(retried) == len(runs)
+    assert all(retried[r["id"]]["streams"] == r["streams"] for r in runs)
+    project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=300)
+    again = {r["retry_of"]: r for r in project.runs() if r["retry_of"] is not None}
+    for r in runs:
+        streams = json.loads(r["streams"])
+        assert again[r["id"]]["status"] == "succeeded"
+        # what the script was given: the attempt's own streams
+        assert again[r["id"]]["final_metrics"]["score"] == streams["init"] % 97 + streams["data"] % 89

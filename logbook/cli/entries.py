@@ -257,12 +257,12 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
         return
     detail = entry_detail(store, entry)
     if detail.get("registered_at"):
+        from logbook.entries.studies import verdict_notes
         from logbook.entries.verdicts import entry_verdict
 
-        # The verdict's labels (exploratory δ, post hoc reading) belong with the entry; read only.
+        # The verdict's labels (exploratory δ, post hoc reading) and what its studies say about it
+        # (the variance warning, the robustness line) belong with the entry; read only.
         judged = entry_verdict(store, entry, cache=False)
-        from logbook.entries.studies import verdict_notes
-
         detail = {**detail, "exploratory": judged["exploratory"], "exploratory_reason": judged["exploratory_reason"],
                   "post_hoc": judged["post_hoc"], "studies": verdict_notes(store, entry)}
     if as_json:
