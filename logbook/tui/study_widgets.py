@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from logbook.tui.widgets import badge, number
+from logbook.tui.widgets import badge, figure
 
 BAR_WIDTH = 28
 
@@ -38,7 +38,7 @@ def variance_bars(report: dict[str, Any], width: int = BAR_WIDTH) -> Text:
             text.append(f"  {source:<6} ")
             text.append("".join(cells), style=style)
             churn = (r.get("churn") or {}).get("churn")
-            text.append(f" {number(r['sd'], 3)} [{number(r['sd_low'], 3)}, {number(r['sd_high'], 3)}]{share}")
+            text.append(f" {figure(r['sd'], 3)} [{figure(r['sd_low'], 3)}, {figure(r['sd_high'], 3)}]{share}")
             text.append(f" churn {churn:.0%}\n" if _finite(churn) else "\n")
     if report["pending"]:
         text.append(f"{report['pending']} runs of the study have not finished\n", style="yellow")
@@ -54,7 +54,7 @@ def robustness_table(report: dict[str, Any]) -> Text:
     for row in report["settings"]:
         text.append(f"  {row['label'][:16]:<16} {row['candidate'][:10]:<10} ")
         text.append_text(badge(row["verdict"] or "pending"))
-        text.append(f" {number(row['effect'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]\n")
+        text.append(f" {figure(row['effect'])} [{figure(row['ci_low'])}, {figure(row['ci_high'])}]\n")
     return text
 
 
