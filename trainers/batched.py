@@ -44,13 +44,16 @@ def generators(contexts: Sequence[Any], stream: str, device: torch.device | str 
 
 
 class SeedBatch:
-    """K copies of one architecture, each initialised from its own seed, trained together."""
+    """K copies of one architecture, each initialised from its own seed, trained together.
+
+    ``init_seed`` initialises every copy from that one seed instead of its ``init`` stream, for
+    configs that hold the initialisation fixed (the init source is then inert)."""
 
     def __init__(self, make_model: Callable[[], nn.Module], contexts: Sequence[Any], dtype: torch.dtype,
-                 device: torch.device):
+                 device: torch.device, init_seed: int | None = None):
         models = []
         for ctx in contexts:
-            torch.manual_seed(int(ctx.streams["init"]))
+            torch.manual_seed(int(ctx.streams["init"]) if init_seed is None else int(init_seed))
             models.append(make_model().to(dtype))
         params, buffers = stack_module_state(models)
         self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}

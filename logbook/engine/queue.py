@@ -25,6 +25,7 @@ from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.registry import draw_seeds, require_registered
 from logbook.entries.retro import rerun_gaps
 from logbook.entries.withdraw import require_not_withdrawn
+from logbook.entries.seeding import held_streams
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
 from logbook.db.runstatus import ACTIVE, RETRYABLE
@@ -65,9 +66,10 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
         else:
             plan = [(seed, "planned") for seed in entry.planned_seeds]
         now = utcnow()
+        study = (entry.registered_content or {}).get("variance_study")
         new_runs = [
             Run(arm_id=arm.id, seed=seed, seed_origin=origin, queued_at=now, executor=executor,
-                executor_options=executor_options if executor == "slurm" else None)
+                executor_options=executor_options if executor == "slurm" else None, streams=held_streams(study, seed))
             for seed, origin in plan
             for arm in arms
             if (arm.id, seed) not in have
@@ -141,7 +143,7 @@ def requeue(store: Store, ref: str | None = None, run_id: int | None = None) -> 
         now = utcnow()
         again = [
             Run(arm_id=run.arm_id, seed=run.seed, seed_origin=run.seed_origin, audit_id=run.audit_id, workdir=run.workdir,
-                rerun_of=run.rerun_of, attempt=run.attempt + 1, retry_of=run.id, queued_at=now)
+                rerun_of=run.rerun_of, attempt=run.attempt + 1, retry_of=run.id, queued_at=now, streams=run.streams)
             for run in runs
             if run.id not in retried
         ]
