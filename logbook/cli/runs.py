@@ -6,13 +6,12 @@ import click
 
 from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, say, wait_for_runs, yes_option
 from logbook.cli.slurm import flag_block, settings_for_run, slurm_flags
+from logbook.db.runstatus import DEFAULT_BATCH
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
 def batch_option(command):  # noqa: ANN001, ANN201
     """--batch K (default: batch) and --no-batch, folded into one ``batch`` argument."""
-    from logbook.engine.queue import DEFAULT_BATCH
-
     command = click.option("--batch", type=click.IntRange(min=1, max=256), default=DEFAULT_BATCH, show_default=True,
                            help="Train up to this many seeds of one arm in one process, where the trainer can "
                                 "(recorded per run as its batch size).")(command)
