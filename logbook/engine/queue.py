@@ -22,7 +22,6 @@ from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
 from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_audit_ids, resolve_entry, seed_shown
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
 from logbook.entries.chain import link_finished_runs, require_intact
-from logbook.entries.registry import draw_seeds, require_registered
 from logbook.entries.retro import rerun_gaps
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
@@ -40,6 +39,8 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
     ``extra_seeds``, that many new seeds per arm, drawn fresh and the same across arms; they run
     on ``executor`` (local, or slurm with its resolved options). A tampered entry is refused
     (TamperedError)."""
+    from logbook.entries.registry import draw_seeds, require_registered  # parsing entry files: not for `status`
+
     with store.session() as session:
         registered = resolve_entry(session, ref).registered_at is not None
     if registered:
