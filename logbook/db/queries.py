@@ -153,14 +153,10 @@ def amendment_dict(amendment: Amendment) -> dict[str, Any]:
     }
 
 
-<<<<<<< HEAD
-def entry_summary(entry: Any, counts: Counter | None = None, n_arms: int | None = None) -> dict[str, Any]:
-    """The fields `logbook list` shows for one entry."""
-=======
-def entry_summary(entry: Hypothesis, counts: Counter | None = None, n_arms: int | None = None,
+def entry_summary(entry: Any, counts: Counter | None = None, n_arms: int | None = None,
                   withdrawn: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The fields `logbook list` shows for one entry (``withdrawn``: when and why, or None)."""
->>>>>>> main
+    """The fields `logbook list` shows for one entry (an entry, or a row of ``SUMMARY_COLUMNS``;
+    ``withdrawn``: when and why, or None)."""
     counts = counts or Counter()
     return {
         "id": entry.id,
