@@ -1,15 +1,15 @@
 """The logbook list as plain data, and the one filter and sort grammar the terminal app's `/`
 filter and `logbook list` share.
 
-Rows come from a few grouped queries (no ORM objects: building 10,000 of them costs more than the
-query) and carry the cached verdict, so the list stays fast with tens of thousands of entries.
-A query is words and ``key:value`` pairs, all of which must hold:
+Rows come from a few grouped queries and carry the cached verdict, so the list stays fast with
+tens of thousands of entries. A query is words and ``key:value`` pairs, all of which must hold:
 
 - a plain word matches, case-insensitively, anywhere in the title, slug, metric, hypothesis text,
   notes, arm names, tags or trainer;
-- ``tag:X`` an entry tagged X; ``verdict:X`` an entry in state X (``verdict:X|Y`` either) (see ``entries/states.py``:
-  positive, negative, inconclusive, unjudged, "no results" written ``no-results``, draft,
-  withdrawn); ``status:X`` its stored status (draft, registered, running, concluded);
+- ``tag:X`` an entry tagged X; ``verdict:X`` an entry in state X, ``verdict:X|Y`` in either (the
+  words of ``entries/states.py``: positive, negative, inconclusive, unjudged, "no results"
+  written ``no-results``, draft, withdrawn); ``status:X`` its stored status (draft, registered,
+  running, concluded);
   ``metric:X`` its metric; ``trainer:X`` its trainer's name (``command`` for a command,
   ``none`` for imported results);
 - ``withdrawn:yes`` shows only withdrawn entries, ``withdrawn:any`` every entry; without it
@@ -26,8 +26,8 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from logbook.db.engine import Store
-from logbook.db.models import Arm, Hypothesis, Run
 from logbook.db import queries
+from logbook.db.models import Arm, Hypothesis, Run
 from logbook.db.queries import latest_attempt
 from logbook.db.runstatus import ACTIVE, COUNTED_ORIGINS, FINISHED
 from logbook.entries.states import STATES, entry_state
