@@ -28,7 +28,7 @@ from sqlmodel import col, select
 from logbook.db.engine import Store
 from logbook.db import queries
 from logbook.db.models import Arm, Hypothesis, Run
-from logbook.db.queries import latest_attempt
+from logbook.db.queries import latest_attempt, withdrawals
 from logbook.db.runstatus import ACTIVE, COUNTED_ORIGINS, FINISHED
 from logbook.entries.states import STATES, entry_state
 from logbook.errors import InputError
@@ -79,7 +79,8 @@ def entry_rows(store: Store, *, run_counts: bool = False) -> list[dict[str, Any]
                 .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()
         }
         counts = queries.run_counts(session) if run_counts else {}
-    rows = [_row(e, arm_names.get(e[0], []), *per_entry.get(e[0], (0, 0, None))) for e in entries]
+        withdrawn = withdrawals(session)
+    rows = [_row(e, arm_names.get(e[0], []), *per_entry.get(e[0], (0, 0, None)), withdrawn.get(e[0])) for e in entries]
     if run_counts:
         rows = [{**row, "runs": dict(sorted(counts.get(row["id"], {}).items()))} for row in rows]
     return rows
@@ -97,12 +98,13 @@ def _trainer_name() -> Any:
                          case((func.json_extract(Hypothesis.trainer, "$.command").is_not(None), "command"), else_="none"))
 
 
-def _row(e: Any, arms: list[str], finished: int, active: int, last_run: str | None) -> dict[str, Any]:
+def _row(e: Any, arms: list[str], finished: int, active: int, last_run: str | None,
+         withdrawal: dict[str, Any] | None = None) -> dict[str, Any]:
     (entry_id, slug, title, metric, goal, seeds, verdict, detail, status, tags, updated_at, retrospective, statement, notes,
      trainer, registered_at, registration_hash) = e
     comparisons = (detail or {}).get("comparisons") or []
     best = max(comparisons, key=lambda c: _finite(c.get("effect"), -math.inf), default=None)
-    withdrawn = False  # the hook `logbook withdraw` fills; hidden unless asked for
+    withdrawn = withdrawal is not None  # `logbook withdraw` (entries/withdraw.py); hidden unless asked for
     tags = [str(t) for t in (tags or [])]
     text = " ".join([title, slug, metric, statement or "", notes or "", *arms, *tags, trainer,
                      "retrospective" if retrospective else ""])
@@ -114,7 +116,8 @@ def _row(e: Any, arms: list[str], finished: int, active: int, last_run: str | No
         "ci_high": None if best is None else best.get("ci_high"),
         "verdict": verdict, "verdict_computed_at": (detail or {}).get("computed_at"),
         "state": entry_state(status=status, verdict=verdict, finished=finished, withdrawn=withdrawn), "status": status,
-        "tags": tags, "trainer": trainer, "withdrawn": withdrawn, "retrospective": bool(retrospective),
+        "tags": tags, "trainer": trainer, "withdrawn": withdrawn, "withdrawal": withdrawal,
+        "retrospective": bool(retrospective),
         "last_activity": max(filter(None, (updated_at, last_run)), default=None), "last_run": last_run,
         "registered_at": registered_at, "registration_hash": registration_hash, "updated_at": updated_at,
         "haystack": text.lower(),

@@ -118,9 +118,12 @@ PALETTE_NAMES = {
     "cancel": ("Cancel runs", "Cancel queued and running runs"),
     "requeue": ("Requeue failed runs", "Try failed or crashed runs again"),
     "amend": ("Amend", "A dated change with a reason"),
-    "export": ("Export", "Write up the entry with figures"),
+    "export": ("Export", "Markdown, LaTeX, JSON or CSV, to a folder you choose"),
+    "open_run": ("Open run", "The highlighted run: log, curves, environment"),
     "audit": ("Audit", "Rerun on fresh committed seeds"),
-    "toggle_diff": ("Environment diff", "Compare this run's environment with another run's"),
+    "toggle_diff": ("Environment diff", "Pick another run and compare environments"),
+    "mark": ("Mark", "Mark or unmark the entry under the cursor for comparing (✓ in the first column)"),
+    "compare": ("Compare", "The marked entries side by side (none marked: the arms of the entry at the cursor)"),
 }
 NOT_IN_PALETTE = {"app.pop_screen", "clear_filter", "quit", "help", "page(1)", "page(-1)"}  # Esc, q, ?, paging
 

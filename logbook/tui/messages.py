@@ -29,6 +29,14 @@ class RunLoaded(Message):
         self.compare = compare
 
 
+class CompareLoaded(Message):
+    """The marked entries and arms were compared (logbook.entries.compare) for the compare screen."""
+
+    def __init__(self, view: dict[str, Any]):
+        super().__init__()
+        self.view = view
+
+
 class QueueLoaded(Message):
     def __init__(self, info: dict[str, Any]):
         super().__init__()
@@ -86,3 +94,35 @@ class ImportPreviewed(Message):
     def __init__(self, values: dict[str, str], options: Any, data: Any):
         super().__init__()
         self.values, self.options, self.data = values, options, data
+
+
+class OtherRunsListed(Message):
+    """The runs one run's environment can be compared with were listed (for the picker)."""
+
+    def __init__(self, runs: list[dict[str, Any]]):
+        super().__init__()
+        self.runs = runs
+
+
+class FormRejected(Message):
+    """What a form submitted was refused; ``lines`` say why, in the form's words."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__()
+        self.lines = lines
+
+
+class FormAccepted(Message):
+    """What a form submitted was done; ``text`` says what happened."""
+
+    def __init__(self, values: dict[str, str], text: str):
+        super().__init__()
+        self.values, self.text = values, text
+
+
+class EntryRegistered(Message):
+    """A new entry was registered from the app."""
+
+    def __init__(self, entry_id: int, slug: str):
+        super().__init__()
+        self.entry_id, self.slug = entry_id, slug
