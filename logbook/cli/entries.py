@@ -190,7 +190,7 @@ def list_cmd(ctx: click.Context, verdicts: tuple[str, ...], tags: tuple[str, ...
 
     query, (key, descending) = list_query(verdicts, tags, statuses, search, sort, show_all)  # refused before opening
     store = open_store(ctx, "read")
-    rows = select_rows(entry_rows(store), query, key, descending, limit)
+    rows = select_rows(entry_rows(store, run_counts=as_json), query, key, descending, limit)
     if as_json:
         emit_json({"entries": [{k: v for k, v in r.items() if k != "haystack"} for r in rows]})
         return

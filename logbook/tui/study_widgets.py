@@ -53,7 +53,7 @@ def robustness_table(report: dict[str, Any]) -> Text:
     text.append(report["summary"] + "\n", style="bold green" if report["robust"] else "bold yellow")
     for row in report["settings"]:
         text.append(f"  {row['label'][:16]:<16} {row['candidate'][:10]:<10} ")
-        text.append_text(badge(row["verdict"] or "pending"))
+        text.append_text(badge(row["verdict"] or "no results"))  # a state word of entries/states.py
         text.append(f" {figure(row['effect'])} [{figure(row['ci_low'])}, {figure(row['ci_high'])}]\n")
     return text
 
