@@ -169,3 +169,32 @@ def test_outcome_rule():
     assert _outcome(claim, {"verdict": "negative", "ci_high": 0.05}) == "refuted"
     assert _outcome(claim, {"verdict": "inconclusive", "ci_high": 1.2}) == "refuted"  # the claim was inflated
     assert _outcome(claim, {"verdict": "inconclusive", "ci_high": 1.7}) == "inconclusive"
+
+
+def test_the_worker_concludes_an_audit_when_its_last_run_ends(project):
+    """Nobody asks for `audit --status`: the worker that ends the audit's last run concludes it,
+    revealing seeds and salt that match the commitment."""
+    slug = project.entry("selfclosing", "fakes:noisy", {"baseline": {"effect": 0.0, "sd": 0.5}, "cand": {"effect": 3.0, "sd": 0.5}})
+    insert_lucky_original(project, slug)
+    started = json.loads(project.logbook("audit", slug, "--no-worker", "--seeds", "5", "--json").stdout)
+    con = sqlite3.connect(project.db)
+    assert con.execute("SELECT status, outcome, salt FROM audit").fetchone() == ("running", None, None)
+    con.close()
+    out, _ = project.start_worker("--once", "--cpu-slots", "2").communicate(timeout=300)
+    assert f"audit {started['audit']} of entry" in out and "concluded" in out
+    con = sqlite3.connect(project.db)
+    status, outcome, salt, seeds, commit = con.execute("SELECT status, outcome, salt, seeds, commitment FROM audit").fetchone()
+    con.close()
+    assert status == "concluded" and outcome == "replicated"
+    assert commitment_of(json.loads(seeds), salt) == commit == started["commitment"]
+
+
+def test_cancelling_an_audits_queued_runs_concludes_it(project):
+    slug = project.entry("cancelled", "fakes:noisy", {"baseline": {"effect": 0.0, "sd": 0.5}, "cand": {"effect": 3.0, "sd": 0.5}})
+    insert_lucky_original(project, slug)
+    project.logbook("audit", slug, "--no-worker", "--seeds", "5", "--json")
+    project.logbook("cancel", slug)
+    con = sqlite3.connect(project.db)
+    assert con.execute("SELECT status, outcome FROM audit").fetchone() == ("concluded", "inconclusive")
+    assert con.execute("SELECT count(*) FROM run WHERE audit_id IS NOT NULL AND status = 'cancelled'").fetchone()[0] == 10
+    con.close()

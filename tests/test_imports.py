@@ -130,6 +130,41 @@ def test_mlflow_import_reaches_the_file_verdict(cli, tmp_path, mlflow_stores, st
     assert steps == (16 * STEPS, 16)
 
 
+def test_mlflow_bulk_histories_match_per_run_histories(mlflow_stores, monkeypatch):
+    """A SQL store's histories come from one bulk call per chunk of runs (chunks smaller than the
+    page here, so runs straddle them) and equal, point for point, what each run logged and what
+    the per-run call returns."""
+    from mlflow.tracking import MlflowClient
+
+    from logbook.importers import from_mlflow
+    from logbook.importers.run import make_options
+
+    options = make_options("mlflow", mlflow_stores["sqlite"], experiment="rnn-gates", arm_by="params.model",
+                           seed_by="params.seed", metric="val_loss", reduce="min", baseline="lstm", delta=0.01,
+                           lower_is_better=True)
+    monkeypatch.setattr(from_mlflow, "HISTORY_CHUNK", 5)
+    per_run = MlflowClient.get_metric_history
+    monkeypatch.setattr(MlflowClient, "get_metric_history", lambda *a: pytest.fail("per-run history on a SQL store"))
+    bulk = list(from_mlflow.read_runs(options))
+    monkeypatch.setattr(MlflowClient, "get_metric_history", per_run)
+    monkeypatch.setattr(from_mlflow, "BULK", False)
+    single = list(from_mlflow.read_runs(options))
+    assert [r.source_id for r in bulk] == [r.source_id for r in single] and len(bulk) == 16
+    for a, b in zip(bulk, single):
+        arm, seed = a.fields["params.model"], int(a.fields["params.seed"])
+        assert a.steps.tolist() == b.steps.tolist() == list(range(STEPS))
+        assert a.values.tolist() == b.values.tolist() == curve(arm, seed)
+
+
+def test_curves_by_run_orders_each_run_by_step_then_time():
+    from logbook.importers.from_mlflow import curves_by_run
+
+    curves = curves_by_run(["b", "a", "b", "a", "b"], [1, 0, 0, 0, 1], [5, 1, 9, 2, 3], [0.3, 0.1, 0.2, 0.4, 0.5])
+    assert {k: (s.tolist(), v.tolist()) for k, (s, v) in curves.items()} == {
+        "a": ([0, 0], [0.1, 0.4]), "b": ([0, 1, 1], [0.2, 0.5, 0.3])}
+    assert curves_by_run([], [], [], []) == {}
+
+
 @pytest.mark.parametrize("reduce_, pick", [("min", min), ("max", max), ("mean-last-3", lambda c: float(np.mean(c[-3:])))])
 def test_mlflow_reductions_use_the_whole_curve(cli, tmp_path, mlflow_stores, reduce_, pick):
     result = import_json(cli, *mlflow_args(mlflow_stores["sqlite"], "--reduce", reduce_))
@@ -321,11 +356,12 @@ def test_import_with_command_and_commit_can_be_audited(cli, tmp_path, git_repo, 
     git(git_repo, "commit", "-q", "-m", "train")
     commit = git(git_repo, "rev-parse", "HEAD")
     uri = f"sqlite:///{tmp_path / 'cmd.db'}"
-    write_mlflow(uri, {arm: SEEDS[:5] for arm in ARMS}, extra_tags={"mlflow.source.git.commit": commit})
+    write_mlflow(uri, {arm: SEEDS[:5] for arm in ARMS}, extra_tags={"mlflow.source.git.commit": commit, "host": "gpu-box-3"})
     monkeypatch.chdir(git_repo)
     result = import_json(cli, *mlflow_args(uri, "--command", "python train.py --seed {seed} --model {model}"))
     show = json.loads(cli("show", str(result["id"]), "--json").out)
     assert show["git"]["commit"] == commit and show["rerun_missing"] == []
+    assert show["import_source"]["host"] == "gpu-box-3"  # the host the runs recorded
     assert show["trainer"]["command"] == "python train.py --seed {seed} --model {model}"
     started = cli("audit", str(result["id"]), "--seeds", "3", "--no-worker", "--yes", "--json")
     assert started.code == 0, started.err
@@ -396,7 +432,8 @@ def test_terminal_app_import_dialog_previews_before_writing(cli, tmp_path, db_pa
     table.to_csv(tmp_path / "runs.csv", index=False)
     assert cli("init").code == 0
     fields = {"kind": "csv", "location": str(tmp_path / "runs.csv"), "arm_by": "arm", "seed_by": "seed",
-              "metric": "val_loss", "baseline": "lstm", "delta": DELTA, "lower_is_better": "y"}
+              "metric": "val_loss", "baseline": "lstm", "delta": DELTA, "title": "Gated cell, from the dialog",
+              "command": "python train.py --seed {seed}", "lower_is_better": "y"}
 
     async def drive() -> None:
         from textual.widgets import Input
@@ -431,3 +468,5 @@ def test_terminal_app_import_dialog_previews_before_writing(cli, tmp_path, db_pa
     assert out.code == 0, out.err
     shown = json.loads(out.out)
     assert shown["retrospective"] and shown["min_effect"] == 0.01 and shown["goal"] == "minimize"
+    assert shown["title"] == "Gated cell, from the dialog"
+    assert shown["trainer"]["command"] == "python train.py --seed {seed}"

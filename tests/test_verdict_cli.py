@@ -328,6 +328,20 @@ def test_churn_from_saved_predictions(cli, registered, tmp_path):
     assert 0 < churn["within"]["gated"]["churn"] <= 1 and "gated" in churn["between"]
 
 
+def test_no_churn_for_regression_predictions(cli, registered, tmp_path):
+    """Saved regression outputs (the adding task's sums, beyond [0, 1]) are not class
+    probabilities: the verdict reports no churn rather than a meaningless 0."""
+    rng = np.random.default_rng(17)
+    paths = []
+    for i in range(20):
+        path = tmp_path / f"reg{i}.npy"
+        np.save(path, rng.uniform(0.0, 2.0, size=40))
+        paths.append(path)
+    add_runs(registered, "baseline", rng.normal(0.5, 0.02, 10), predictions=paths[:10])
+    add_runs(registered, "gated", rng.normal(0.5, 0.02, 10), predictions=paths[10:])
+    assert json.loads(cli("verdict", "1", "--json").out)["churn"] is None
+
+
 def test_family_counts_every_candidate_ever_added(cli, registered):
     cli("amend", "1", "--field", "arms.wide", "--value", "{cell: gated, hidden: 128, lr: 0.001}", "--reason", "variant")
     rng = np.random.default_rng(16)

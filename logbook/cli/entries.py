@@ -80,6 +80,8 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
     from logbook.db.paths import resolve_db_path
 
     spec = load_entry_file(file)  # validate before the database is even opened
+    for warning in spec.warnings:  # valid, but probably not what was meant
+        say(warning, err=True)
     if spec.variance_study:  # the trainer must be able to vary each source (a named trainer is asked)
         from dataclasses import replace
 
@@ -145,27 +147,64 @@ def amend(ctx: click.Context, entry: str, field_name: str, value: str, reason: s
         say(f"amended {field_name}: {amendment.old_value!r} -> {amendment.new_value!r} ({amendment.reason})")
 
 
-@click.command("list")
+@click.command()
+@click.argument("entry")
+@click.option("--reason", required=True, help="Why the entry should not count (a mistake, a duplicate, ...).")
 @json_option
 @click.pass_context
-def list_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List every entry."""
-    from logbook.db.queries import list_entries
+def withdraw(ctx: click.Context, entry: str, reason: str, as_json: bool) -> None:
+    """Withdraw a registered ENTRY: a dated amendment with its reason, never a deletion."""
+    from logbook.db.queries import amendment_dict
+    from logbook.entries.withdraw import withdraw as do_withdraw
 
-    store = open_store(ctx, "read")
-    with store.session() as session:
-        rows = list_entries(session)
+    store = open_store(ctx, "write")
+    amendment = do_withdraw(store, entry, reason)
     if as_json:
-        emit_json({"entries": rows})
+        emit_json(amendment_dict(amendment))
+    else:
+        say(f"withdrew {entry} at {amendment_dict(amendment)['at']} ({amendment.reason}); "
+            "it stays in the record, out of the default list and the exports' results")
+
+
+@click.command("list")
+@click.option("--verdict", "verdicts", multiple=True, metavar="STATE",
+              help="Only entries in this state: positive, negative, inconclusive, unjudged, no-results, draft, "
+                   "withdrawn (repeat for any of several).")
+@click.option("--tag", "tags", multiple=True, help="Only entries with this tag (repeat: every tag given).")
+@click.option("--status", "statuses", multiple=True, help="Only entries with this status: draft, registered, running, "
+                                                          "concluded (repeat for any of several).")
+@click.option("--search", default="", metavar="TEXT",
+              help="Words (all must match title, slug, metric, hypothesis, notes, arm names, tags or trainer) and "
+                   "keys tag:X verdict:X status:X metric:X trainer:X withdrawn:yes|any: the app's `/` filter.")
+@click.option("--sort", "sort", default="id", metavar="FIELD[:asc|desc]",
+              help="id, title, state, effect, seeds, metric, arms, status or activity; effect, seeds and activity "
+                   "start descending.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N entries.")
+@click.option("--all", "show_all", is_flag=True, help="Include withdrawn entries.")
+@json_option
+@click.pass_context
+def list_cmd(ctx: click.Context, verdicts: tuple[str, ...], tags: tuple[str, ...], statuses: tuple[str, ...], search: str,
+             sort: str, limit: int | None, show_all: bool, as_json: bool) -> None:
+    """List entries, filtered and sorted with the terminal app's grammar."""
+    from logbook.entries.listing import entry_rows, list_query, select_rows
+
+    query, (key, descending) = list_query(verdicts, tags, statuses, search, sort, show_all)  # refused before opening
+    store = open_store(ctx, "read")
+    rows = select_rows(entry_rows(store), query, key, descending, limit)
+    if as_json:
+        emit_json({"entries": [{k: v for k, v in r.items() if k != "haystack"} for r in rows]})
         return
     if not rows:
-        click.echo("no entries yet: write a hypothesis file and run `logbook new FILE --register`")
+        if query.words or query.conditions or query.withdrawn != "no":
+            click.echo("no entry matches")
+        else:
+            click.echo("no entries yet: write a hypothesis file and run `logbook new FILE --register`")
         return
-    click.echo(f"{'id':>4}  {'status':<10}  {'verdict':<12}  {'seeds':>5}  {'metric':<14}  title")
+    click.echo(f"{'id':>4}  {'state':<12}  {'status':<10}  {'seeds':>9}  {'metric':<14}  title")
     for row in rows:
         arrow = "↓" if row["goal"] == "minimize" else "↑"
         say(
-            f"{row['id']:>4}  {row['status']:<10}  {row['verdict'] or '-':<12}  {row['seeds']:>5}  "
+            f"{row['id']:>4}  {row['state']:<12}  {row['status']:<10}  {str(row['done']) + '/' + str(row['planned']):>9}  "
             f"{(row['metric'] + ' ' + arrow):<14}  {row['title']}"
         )
 
@@ -176,6 +215,9 @@ def _show_text(d: dict[str, Any]) -> None:
 
     delta = delta_text(d)
     say(f"{d['title']}  [{d['id']}: {d['slug']}]")
+    if d.get("withdrawn"):
+        click.echo(click.style(" WITHDRAWN ", fg="black", bg="red", bold=True)
+                   + terminal(f" at {d['withdrawn']['at']}: {d['withdrawn']['reason']}"))
     if d.get("retrospective"):
         source = d["import_source"] or {}
         where = source.get("experiment") or source.get("location")
@@ -193,7 +235,7 @@ def _show_text(d: dict[str, Any]) -> None:
         say(f"  arm        : {arm['name']} ({arm['role']}) {config}")
     if d["tags"]:
         say(f"  tags       : {', '.join(d['tags'])}")
-    say(f"  status     : {d['status']}" + (f", verdict {d['verdict']}" if d["verdict"] else ""))
+    say(f"  state      : {d['state']} (status {d['status']})")
     if d.get("exploratory"):
         say(f"  exploratory: {d['exploratory_reason']}")
     if d.get("post_hoc"):
@@ -248,12 +290,15 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
         return
     detail = entry_detail(store, entry)
     if detail.get("registered_at"):
+        from logbook.entries.states import verdict_state
         from logbook.entries.verdicts import entry_verdict
 
         # The verdict's labels (exploratory δ, post hoc reading) belong with the entry; read only.
         judged = entry_verdict(store, entry, cache=False)
         detail = {**detail, "exploratory": judged["exploratory"], "exploratory_reason": judged["exploratory_reason"],
-                  "post_hoc": judged["post_hoc"]}
+                  "post_hoc": judged["post_hoc"], "state": verdict_state(judged, detail["status"])}
+    else:
+        detail = {**detail, "state": "draft"}
     if as_json:
         emit_json(detail)
     else:

@@ -110,9 +110,18 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
 
     store = open_store(ctx, "read")
     info = queue_status(store, entry)
+    if entry is not None:
+        from logbook.entries.registry import entry_detail
+        from logbook.entries.states import verdict_state
+        from logbook.entries.verdicts import entry_verdict
+
+        detail = entry_detail(store, entry)
+        info = {"state": verdict_state(entry_verdict(store, entry, cache=False), detail["status"]), **info}
     if as_json:
         emit_json(info)
         return
+    if "state" in info:
+        say(f"{entry}: {info['state']}")
     live = [w for w in info["workers"] if w["alive"]]
     click.echo(f"workers: {len(live)} running" + ("" if live else " (start one with `logbook worker` or `logbook run`)"))
     for w in live:

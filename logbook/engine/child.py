@@ -111,6 +111,8 @@ def run_job(job: dict[str, Any], capture: Callable[[], dict[str, Any]] | None = 
     from logbook.entries.seeding import derive_streams, seed_everything
     from trainers.protocol import RunContext
 
+    if capture is None and job.get("gpus") is not None:  # the worker named this host's GPUs once for every run
+        capture = lambda: {**capture_environment(gpus=False), "gpus": list(job["gpus"])}  # noqa: E731
     runs = job["runs"]
     reporters = {r["run_id"]: FileReporter(Path(r["run_dir"])) for r in runs}
     outcomes = {r["run_id"]: {"status": "failed", "error": None, "determinism": None} for r in runs}

@@ -16,6 +16,7 @@ stops asks jobs to end with SIGTERM and SIGKILLs them after a grace period (``st
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,7 @@ class _Active:
     killed: dict[int, str] = field(default_factory=dict)
     log: object = field(default=None, repr=False)
     kill_at: float | None = None  # after SIGTERM: when to SIGKILL what is left
+    exit_fd: int | None = None  # a pidfd: readable once the process has ended (``wait`` wakes on it)
 
 
 def detect_gpus() -> list[str]:
@@ -144,6 +146,16 @@ class LocalExecutor(Executor):
         self.slots = slots
         self.active: dict[int, _Active] = {}  # keyed by the job's first run id
         self.job_of: dict[int, int] = {}  # run id -> job key
+        self._gpu_names: list[str] | None = None
+
+    def host_gpus(self) -> list[str]:
+        """This host's GPU names, asked once (nvidia-smi costs up to a second on a GPU host), for
+        the runs' environment records: a run's process need not ask again."""
+        if self._gpu_names is None:
+            from logbook.entries.provenance import gpu_names
+
+            self._gpu_names = gpu_names()
+        return self._gpu_names
 
     def threads_per_slot(self) -> int:
         return max(1, (os.cpu_count() or 1) // max(1, len(self.slots)))
@@ -179,7 +191,8 @@ class LocalExecutor(Executor):
         process = self.start_process(job, slot, env, log)
         started_at = process_start_time(process.pid)
         key = job.run_ids[0]
-        self.active[key] = _Active(job, slot, process, time.monotonic(), started_at, log=log)
+        self.active[key] = _Active(job, slot, process, time.monotonic(), started_at, log=log,
+                                   exit_fd=_exit_fd(process))
         self.job_of.update({run_id: key for run_id in job.run_ids})
         return process.pid, started_at
 
@@ -231,6 +244,8 @@ class LocalExecutor(Executor):
             end_group(active.process.pid)
             code = active.process.wait()
             active.log.close()
+            if active.exit_fd is not None:
+                os.close(active.exit_fd)
             del self.active[key]
             for run_id in active.job.run_ids:
                 self.job_of.pop(run_id, None)
@@ -239,6 +254,29 @@ class LocalExecutor(Executor):
 
     def active_run_ids(self) -> list[int]:
         return list(self.job_of)
+
+    def exit_fds(self) -> list[int]:
+        """File descriptors that become readable when a job's process ends."""
+        return [a.exit_fd for a in self.active.values() if a.exit_fd is not None]
+
+    def wait(self, timeout: float) -> None:
+        """Sleep up to ``timeout``, waking as soon as a job's process ends (a worker that slept
+        whole poll intervals would add up to one to every run)."""
+        fds = self.exit_fds()
+        if fds:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(timeout)
+
+
+def _exit_fd(process: object) -> int | None:
+    """A pidfd for a process this worker started (Linux 5.3 and later), else None."""
+    if not isinstance(process, subprocess.Popen) or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(process.pid)
+    except OSError:
+        return None
 
 
 def _ended(process: subprocess.Popen) -> int | None:

@@ -52,6 +52,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from logbook.engine import child
 from logbook.engine.executor import Job, LocalExecutor, Slot
 from logbook.engine.procinfo import process_start_time
 
@@ -118,13 +119,14 @@ def _package_folder(name: str) -> str | None:
     return str(Path(where).resolve().parent) if where else None
 
 
-def _capture(packages: dict[str, str], gpus: list[str]):  # noqa: ANN202
-    """capture_environment for a forked run: the slow parts (package scan, nvidia-smi) come from
-    the server's cache; everything else is read in the run's own process after the trainer."""
+def _capture(packages: dict[str, str], gpus: list[str], cuda_available: bool | None, fixed: dict[str, Any]):  # noqa: ANN202
+    """capture_environment for a forked run: the slow parts (package scan, nvidia-smi, the CUDA
+    availability probe, the platform and version look-ups) come from the server's cache; the
+    environment variables and torch's state are read in the run's own process after the trainer."""
     from logbook.entries.provenance import capture_environment
 
     def capture() -> dict[str, Any]:
-        environment = capture_environment(packages=False, gpus=False)
+        environment = capture_environment(packages=False, gpus=False, cuda_available=cuda_available, fixed=fixed)
         environment["packages"] = dict(packages)
         environment["gpus"] = list(gpus)
         return environment
@@ -132,22 +134,62 @@ def _capture(packages: dict[str, str], gpus: list[str]):  # noqa: ANN202
     return capture
 
 
-def _become_run(request: dict[str, Any], server_pid: int, packages: dict[str, str], gpus: list[str]) -> int:
-    """In the forked child: turn into the run's process, run the job, return the exit code."""
-    from logbook.engine import child
+def _probe_cuda() -> bool | None:
+    """Whether torch sees a GPU, asked once per server in a throwaway forked child, so the server
+    itself never loads NVML or CUDA and each run need not ask again (NVML's start-up costs up to
+    a second per process on a GPU host). None when torch is not preloaded."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    if getattr(torch.version, "cuda", None) is None:
+        return False  # a CPU-only build
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        answer = b"?"
+        try:
+            answer = b"1" if torch.cuda.is_available() else b"0"
+        finally:
+            os.write(write_fd, answer)
+            os._exit(0)
+    os.close(write_fd)
+    answer = os.read(read_fd, 1)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return {b"1": True, b"0": False}.get(answer)
 
+
+def _detach(server_pid: int) -> None:
+    """In a freshly forked child: leave the server's session, signals and pipes behind, so that
+    the child can wait for its run without touching anything of the server's."""
     os.setsid()
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as a fresh interpreter has it
     child.die_with_parent(server_pid)
-    null = os.open(os.devnull, os.O_RDONLY)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)  # not the worker's request pipe
+    os.dup2(null, 1)  # not the reply pipe: the worker must see the server's end as the end
+    os.close(null)
+
+
+def _read_request(fd: int) -> dict[str, Any] | None:
+    """The run request the server hands a spare child; None when the server discards it."""
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    os.close(fd)
+    return json.loads(data) if data.strip() else None
+
+
+def _become_run(request: dict[str, Any], packages: dict[str, str], gpus: list[str], cuda_available: bool | None,
+                fixed: dict[str, Any]) -> int:
+    """In a detached child that got its request: turn into the run's process, run the job,
+    return the exit code."""
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.close(null)
     os.close(log)
     os.environ.update(request.get("env") or {})
     cwd = request.get("cwd")
@@ -159,7 +201,7 @@ def _become_run(request: dict[str, Any], server_pid: int, packages: dict[str, st
     importlib.invalidate_caches()  # files may have changed since the server started
     job_path = Path(request["job"])
     job = json.loads(job_path.read_text(encoding="utf-8"))
-    outcomes = child.run_job(job, capture=_capture(packages, gpus))
+    outcomes = child.run_job(job, capture=_capture(packages, gpus, cuda_available, fixed))
     for r in job["runs"]:
         determinism = outcomes[r["run_id"]].get("determinism")
         if isinstance(determinism, dict):
@@ -186,27 +228,90 @@ def _reply(message: dict[str, Any]) -> None:
     os.write(1, (json.dumps(message) + "\n").encode())
 
 
+class _Spare:
+    """A child forked ahead of time that waits for its run request on a pipe.
+
+    Forking an interpreter that holds torch costs tens of milliseconds (its page tables are
+    copied); the server pays that while the previous run works or the slot idles, so a run
+    starts with one write to a pipe. The spare is a fresh copy of the server at its fork, holding
+    the package list of that moment (``key``: the server's package stamp then)."""
+
+    def __init__(self, pid: int, fd: int, key: tuple | None):
+        self.pid, self.fd, self.key = pid, fd, key
+
+    def hand(self, request: bytes) -> bool:
+        """Give the spare its run; False when it is gone (it cannot take a run any more)."""
+        try:
+            view = memoryview(request)
+            while view:
+                view = view[os.write(self.fd, view):]
+            return True
+        except OSError:  # EPIPE: it died while it waited
+            return False
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Close its pipe: a spare that got no request exits without doing anything."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 def serve(worker_pid: int) -> int:
-    """The launch server's loop: fork a run per request, report each run's end."""
-    from logbook.engine import child
-    from logbook.entries.provenance import gpu_names
+    """The launch server's loop: hand each request to a pre-forked child, report each run's end."""
+    import gc
+
+    from logbook.entries.provenance import fixed_environment, gpu_names
 
     child.die_with_parent(worker_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when this ends
     missing = _preload()
     packages, gpus = _PackageCache(), gpu_names()
     packages.get()
+    cuda_available = _probe_cuda()
+    fixed = fixed_environment()
+    gc.freeze()  # the preloaded objects stay put: a forked child's collections do not copy their pages
     server_pid = os.getpid()
     preloaded = {name: _package_folder(name) for name in SHADOWED}
     _reply({"ready": server_pid, "missing": missing, "preloaded": preloaded})
     buffer = b""
-    children: set[int] = set()
+    children: dict[int, bool] = {}  # pid -> whether it is a run (spares end unreported)
     stdin_open = True
     wake_read, wake_write = os.pipe()  # SIGCHLD writes here, so an ended run is reported at once
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def fork_spare() -> _Spare:
+        current = packages.get()
+        read_fd, write_fd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)  # before its pipe closes: a signal must not write to a reused fd
+                for fd in (write_fd, wake_read, wake_write):
+                    os.close(fd)
+                _detach(server_pid)
+                request = _read_request(read_fd)
+                code = 0 if request is None else _become_run(request, current, gpus, cuda_available, fixed)
+            except BaseException:  # noqa: BLE001 (whatever happens, this process must not return into the server loop)
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        os.close(read_fd)
+        children[pid] = False
+        return _Spare(pid, write_fd, packages.key)
+
+    spare: _Spare | None = fork_spare()
     while stdin_open or children:
         readable = select.select([0, wake_read] if stdin_open else [wake_read], [], [], 1.0)[0]
         if wake_read in readable:
@@ -224,31 +329,30 @@ def serve(worker_pid: int) -> int:
                 if not line.strip():
                     continue
                 try:
-                    request = json.loads(line)
-                    current = packages.get()
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                    pid = os.fork()
+                    json.loads(line)  # a bad request is answered here, not in a child
+                    packages.get()
+                    if spare is not None and spare.key != packages.key:  # packages changed since its fork
+                        spare.discard()
+                        spare = None
+                    handed = None
+                    for _ in range(2):  # a spare that died while it waited is replaced once
+                        if spare is None:
+                            spare = fork_spare()
+                        taker, spare = spare, None
+                        if taker.hand(line + b"\n"):
+                            handed = taker.pid
+                            break
+                    if handed is None:
+                        raise RuntimeError("no forked child took the run")
                 except Exception as exc:  # noqa: BLE001 (a bad request or a failed fork is answered, not fatal)
                     _reply({"error": repr(exc)})
                     continue
-                if pid == 0:
-                    code = 1
-                    try:
-                        os.close(wake_read)
-                        os.close(wake_write)
-                        code = _become_run(request, server_pid, current, gpus)
-                    except BaseException:  # noqa: BLE001 (whatever happens, this process must not return into the server loop)
-                        traceback.print_exc()
-                    finally:
-                        try:
-                            sys.stdout.flush()
-                            sys.stderr.flush()
-                        finally:
-                            os._exit(code)
-                children.add(pid)
-                _await_own_group(pid)
-                _reply({"pid": pid, "start": process_start_time(pid)})
+                children[handed] = True
+                _await_own_group(handed)
+                _reply({"pid": handed, "start": process_start_time(handed)})
+        if not stdin_open and spare is not None:
+            spare.discard()
+            spare = None
         while children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -257,8 +361,16 @@ def serve(worker_pid: int) -> int:
                 break
             if pid == 0:
                 break
-            children.discard(pid)
-            _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+            if children.pop(pid, False):
+                _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+            elif spare is not None and spare.pid == pid:
+                spare.discard()
+                spare = None
+        if stdin_open and spare is None:
+            try:
+                spare = fork_spare()  # off the next run's path: while this one works or the slot idles
+            except OSError:
+                spare = None  # tried again at the next request
     return 0
 
 
@@ -453,8 +565,9 @@ class ForkingExecutor(LocalExecutor):
             return super().start_process(job, slot, env, log)
 
     def wait(self, timeout: float) -> None:
-        """Sleep up to ``timeout``, waking as soon as a launch server reports something."""
-        fds = [fd for fd in (s.fileno() for s in self.servers.values()) if fd is not None]
+        """Sleep up to ``timeout``, waking as soon as a launch server reports something or a
+        process started the old way (a fallback) ends."""
+        fds = [fd for fd in (s.fileno() for s in self.servers.values()) if fd is not None] + self.exit_fds()
         if fds:
             select.select(fds, [], [], timeout)
         else:

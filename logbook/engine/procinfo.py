@@ -98,7 +98,8 @@ def end_group(pgid: int, *, grace_s: float = 0.0, settle_s: float = 5.0, poll_s:
         deadline = time.monotonic() + grace_s
         while group_members(pgid) and time.monotonic() < deadline:
             time.sleep(poll_s)
-    signal_group(pgid, signal.SIGKILL)
+    if not signal_group(pgid, signal.SIGKILL):
+        return True  # no process of the group is left, not even a zombie: nothing to wait for
     deadline = time.monotonic() + settle_s
     while group_members(pgid):
         if time.monotonic() >= deadline:

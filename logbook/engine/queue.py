@@ -20,9 +20,11 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
 from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_audit_ids, resolve_entry, seed_shown
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
+from logbook.entries.audit import conclude_ended_audits
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.registry import draw_seeds, require_registered
 from logbook.entries.retro import rerun_gaps
+from logbook.entries.withdraw import require_not_withdrawn
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
 from logbook.db.runstatus import ACTIVE, RETRYABLE
@@ -47,6 +49,7 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
         require_registered(entry)
+        require_not_withdrawn(session, entry, "run")
         if rerun_gaps(entry):
             raise InputError(f"ENTRY: {entry.slug} was imported and cannot be rerun: {'; '.join(rerun_gaps(entry))}")
         arms = arms_of(session, entry.id)
@@ -114,7 +117,11 @@ def cancel(store: Store, ref: str | None = None, run_id: int | None = None) -> d
                     and r.slurm_job_id and r.slurm_job_id[0].isdigit()]
         if on_slurm:  # leave the queue now, even with no worker running; the worker records it
             subprocess.run(["scancel", *sorted(set(on_slurm))], capture_output=True, timeout=120, check=False)
-        return dict(counts)
+        audited = {run.arm_id for run in runs if run.audit_id is not None and run.status == "cancelled"}
+        entry_ids = set(session.exec(select(Arm.hypothesis_id).where(col(Arm.id).in_(audited))).all()) if audited else set()
+    for entry_id in sorted(entry_ids):  # an audit whose last runs were cancelled before they started ends here
+        conclude_ended_audits(store, entry_id)
+    return dict(counts)
 
 
 def requeue(store: Store, ref: str | None = None, run_id: int | None = None) -> list[int]:

@@ -251,6 +251,9 @@ class WorkerLoop:
                 "device": slot.device, "worker_pid": os.getpid(), "timeout": timeout,
                 "threads": getattr(self.executor, "threads_per_slot", lambda: None)(),
             }
+            host_gpus = getattr(self.executor, "host_gpus", None)  # known here only when runs run on this host
+            if host_gpus is not None:
+                job["gpus"] = host_gpus()
             job_file.write_text(json.dumps(job, indent=1, sort_keys=True), encoding="utf-8")
             log_path = folders[0] / "log.txt"  # a batch shares one log
             pid, start = self.executor.submit(
@@ -352,7 +355,20 @@ class WorkerLoop:
         log(f"run {run_id} {fields.get('status', 'ended')}" + (f" (exit {code})" if code else ""))
         if busy is None:
             self._cache_verdict(entry_id)
+            self._conclude_audits(entry_id)
         return True
+
+    def _conclude_audits(self, entry_id: int) -> None:
+        """When an entry's last run ends, its audits whose runs all ended conclude (seeds revealed)."""
+        from logbook.entries.audit import conclude_ended_audits
+
+        try:
+            concluded = conclude_ended_audits(self.store, entry_id)
+        except Exception as exc:  # noqa: BLE001 (an audit that cannot conclude now is concluded by `audit --status`)
+            log(f"entry {entry_id}: audits not concluded ({exc!r})")
+            return
+        for audit_id in concluded:
+            log(f"audit {audit_id} of entry {entry_id} concluded")
 
     def _cache_verdict(self, entry_id: int) -> None:
         """When an entry's last run ends, judge it, so the logbook list shows a current verdict."""

@@ -40,10 +40,11 @@ from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run, utcnow
 from logbook.db.queries import arms_of, iso, resolve_entry, runs_of
 from logbook.entries.registry import canonical_json, draw_seeds, sha256_hex
 from logbook.entries.retro import rerun_gaps
+from logbook.entries.withdraw import require_not_withdrawn
 from logbook.errors import InputError, LogbookError
 from logbook.db.paths import runs_dir
 from logbook.stats import welch_seeds_needed
-from logbook.db.runstatus import FINISHED
+from logbook.db.runstatus import ACTIVE, FINISHED
 from logbook.entries.chain import require_intact
 from logbook.entries.verdicts import arms_report, collect, entry_verdict, judge, overall_verdict
 
@@ -128,6 +129,7 @@ def start_audit(store: Store, ref: str, n_seeds: int | None = None, *,
         entry = resolve_entry(session, ref)
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry to audit")
+        require_not_withdrawn(session, entry, "audit")
         if rerun_gaps(entry):
             raise InputError(f"ENTRY: {entry.slug} was imported and cannot be rerun: {'; '.join(rerun_gaps(entry))}")
         if n_seeds is not None and not 2 <= n_seeds <= 10_000:
@@ -261,6 +263,21 @@ def audit_report(store: Store, audit_id: int) -> dict[str, Any]:
             "candidates": per_candidate,
             "arms": arms_report(arms, data),
         }
+
+
+def conclude_ended_audits(store: Store, entry_id: int) -> list[int]:
+    """Conclude every open audit of an entry none of whose runs is queued or running any more
+    (they all ended, failed or were cancelled): the same conclusion ``logbook audit --status``
+    reaches, done by whoever saw the last run end. Returns the audits concluded."""
+    with store.session() as session:
+        open_ids = session.exec(select(Audit.id).where(Audit.hypothesis_id == entry_id, Audit.status != "concluded")).all()
+        busy = set(session.exec(select(Run.audit_id).where(col(Run.audit_id).in_(open_ids),
+                                                           col(Run.status).in_(ACTIVE))).all())
+    concluded = []
+    for audit_id in open_ids:
+        if audit_id not in busy and audit_report(store, audit_id)["status"] == "concluded":
+            concluded.append(audit_id)
+    return concluded
 
 
 def _claimed_candidate(original: list[dict[str, Any]]) -> str | None:

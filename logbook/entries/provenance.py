@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -107,10 +108,68 @@ def describe_tree(dirty: bool | None, diff: str | None, untracked: Sequence[str]
     return "dirty (" + ", ".join(parts) + ")" if parts else "dirty"
 
 
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+
+
+def _git_dir(path: Path) -> Path | None:
+    """The git folder of the repository (or worktree) containing ``path``, or None outside one."""
+    for folder in (path, *path.parents):
+        dotgit = folder / ".git"
+        if dotgit.is_dir():
+            return dotgit
+        if dotgit.is_file():  # a worktree or submodule: "gitdir: <where>"
+            try:
+                text = dotgit.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            return (folder / text[len("gitdir:"):].strip()).resolve() if text.startswith("gitdir:") else None
+    return None
+
+
+def read_head(path: Path) -> str | None:
+    """The commit checked out at ``path``, read from the git folder's files (HEAD, the loose ref,
+    packed-refs), or None when these files do not say it plainly (no repository, an unborn
+    branch, another ref format); ``head_commit`` then asks git."""
+    git_dir = _git_dir(path.resolve())
+    if git_dir is None:
+        return None
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        if _SHA1.fullmatch(head):  # a detached HEAD (an audit's checkout of a past commit)
+            return head
+        if not head.startswith("ref: refs/"):
+            return None
+        ref = head[len("ref: "):]
+        common = git_dir
+        if (git_dir / "commondir").is_file():  # a worktree keeps its branches in the main git folder
+            common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+        for base in (git_dir, common):
+            if (base / ref).is_file():
+                value = (base / ref).read_text(encoding="utf-8").strip()
+                return value if _SHA1.fullmatch(value) else None
+        if (common / "packed-refs").is_file():
+            for line in (common / "packed-refs").read_text(encoding="utf-8").splitlines():
+                if line.endswith(" " + ref) and _SHA1.fullmatch(line[:40]):
+                    return line[:40]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def head_commit(path: str | Path) -> str | None:
-    """The commit checked out in the repository containing ``path`` (fast: one git call)."""
+    """The commit checked out in the repository containing ``path``: read from the git folder
+    when it says so plainly (the worker asks once per run), else one git call."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    if not os.environ.get("GIT_DIR"):  # git would look elsewhere than the folders above path
+        if _git_dir(path.resolve()) is None:
+            return None
+        commit = read_head(path)
+        if commit is not None:
+            return commit
     exe = shutil.which("git")
-    if exe is None or not Path(path).is_dir():
+    if exe is None:
         return None
     try:
         out = subprocess.run([exe, "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10, check=False)
@@ -144,15 +203,19 @@ def gpu_names() -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
 
 
-def _torch_details() -> dict[str, Any] | None:
+def _torch_details(cuda_available: bool | None = None) -> dict[str, Any] | None:
+    """What torch says about itself, when the process imported it. ``cuda_available``, when
+    given, stands for asking torch while CUDA is not initialised (a launch server asked once;
+    asking loads NVML or the driver, up to a second per process on a GPU host)."""
     torch = sys.modules.get("torch")
     if torch is None:
         return None
     details: dict[str, Any] = {"version": getattr(torch, "__version__", None)}
     try:
         details["cuda_build"] = torch.version.cuda
-        details["cuda_available"] = bool(torch.cuda.is_available())
         cuda_used = torch.cuda.is_initialized()  # reading cuDNN's version loads the library: only when CUDA ran
+        known = cuda_available is not None and not cuda_used
+        details["cuda_available"] = cuda_available if known else bool(torch.cuda.is_available())
         details["cudnn"] = torch.backends.cudnn.version() if cuda_used and torch.backends.cudnn.is_available() else None
         if details["cuda_available"] and cuda_used:  # naming them would start CUDA
             details["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
@@ -163,8 +226,10 @@ def _torch_details() -> dict[str, Any] | None:
     return details
 
 
-def capture_environment(*, packages: bool = True, gpus: bool = True) -> dict[str, Any]:
-    """A JSON-ready description of this process's software environment."""
+def fixed_environment() -> dict[str, Any]:
+    """The parts of the environment record that a process inherits unchanged from its parent:
+    the interpreter, platform, host and this package's version (a launch server reads them once
+    for all the runs it forks; reading the version scans the installed distributions)."""
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -173,15 +238,23 @@ def capture_environment(*, packages: bool = True, gpus: bool = True) -> dict[str
         "machine": platform.machine(),
         "host": socket.gethostname(),
         "cpu_count": os.cpu_count(),
-        "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
     }
     try:
         env["logbook"] = metadata.version("negative-results-logbook")
     except metadata.PackageNotFoundError:
         env["logbook"] = None
+    return env
+
+
+def capture_environment(*, packages: bool = True, gpus: bool = True, cuda_available: bool | None = None,
+                        fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-ready description of this process's software environment (``cuda_available``: see
+    ``_torch_details``; ``fixed``: a ``fixed_environment()`` read earlier by a parent)."""
+    env: dict[str, Any] = dict(fixed) if fixed is not None else fixed_environment()
+    env["env"] = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
     if packages:
         env["packages"] = installed_packages()
-    torch = _torch_details()
+    torch = _torch_details(cuda_available)
     if torch is not None:
         env["torch"] = torch
     if gpus:

@@ -31,15 +31,14 @@ import numpy as np
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, utcnow
-from logbook.db.runstatus import FINISHED
+from logbook.db.runstatus import COUNTED_ORIGINS, FINISHED
 from logbook.entries.chain import integrity_fields
 from logbook.entries.retro import mark_verdict
-from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
+from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of, withdrawal
 from logbook.entries.plan import Plan, amendment_record, first_result_at, is_post_hoc, plan_state, registered_plan
 from logbook.stats import default_delta, family_verdicts
-from logbook.stats.churn import between_arms, prediction_difference, top1_churn, within_arm
+from logbook.stats.churn import are_probabilities, between_arms, prediction_difference, top1_churn, within_arm
 
-COUNTED_ORIGINS = ("planned", "extra")
 VERDICT_FIELDS = ("min_effect", "alpha", "seeds")
 AUTO_DELTA_REASON = (
     "registered with δ = auto: δ was set from the spread of the very values being judged (0.95 pooled sd), "
@@ -75,7 +74,8 @@ def _load_predictions(paths: list[str]) -> list[np.ndarray]:
 
 
 def _churn(predictions: dict[str, list[np.ndarray]], baseline: str) -> dict[str, Any] | None:
-    usable = {name: preds for name, preds in predictions.items() if preds}
+    # only class probabilities: for a regression metric's outputs churn has no meaning
+    usable = {name: preds for name, preds in predictions.items() if preds and all(are_probabilities(p) for p in preds)}
     if not usable:
         return None
     out: dict[str, Any] = {"within": {}, "between": {}}
@@ -278,6 +278,7 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
             "metric": entry.metric,
             "goal": entry.goal,
             "baseline_arm": entry.baseline_arm,
+            "withdrawn": withdrawal(amendments),  # {"at", "reason"} once withdrawn, else None
             "verdict": headline,
             "interval": registered["interval"],
             "interval_reason": registered["interval_reason"],

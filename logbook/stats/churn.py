@@ -36,6 +36,18 @@ def _as_probabilities(p: np.ndarray) -> np.ndarray:
     return p
 
 
+def are_probabilities(p: np.ndarray, atol: float = 1e-3) -> bool:
+    """Whether saved predictions are class probabilities (``[N]`` in [0, 1], or ``[N, K]`` rows in
+    [0, 1] summing to 1): regression outputs are not, and churn means nothing for them."""
+    p = np.asarray(p)
+    if p.ndim not in (1, 2) or p.size == 0 or not np.issubdtype(p.dtype, np.number):
+        return False
+    p = p.astype(float)
+    if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+        return False
+    return p.ndim == 1 or bool(np.allclose(p.sum(axis=1), 1.0, atol=atol))
+
+
 def prediction_difference(p: np.ndarray, q: np.ndarray) -> float:
     """Absolute prediction difference Δ₁ between two models' probabilities (see module docstring)."""
     p, q = _as_probabilities(p), _as_probabilities(q)

@@ -6,6 +6,7 @@ belong to detached workers.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
@@ -27,6 +28,7 @@ class LogbookApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "Keys"),
         Binding("t", "toggle_theme", "Light/dark", show=False),
+        Binding("Q", "queue", "Queue", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -71,33 +73,73 @@ class LogbookApp(App):
     def action_queue(self) -> None:
         from logbook.tui.screens.queue import QueueScreen
 
-        self.push_screen(QueueScreen())
+        if not isinstance(self.screen, QueueScreen):
+            self.push_screen(QueueScreen())
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Queue", "Workers, GPU slots and running runs", self.action_queue)
+        """Textual's own commands (less its "Keys" panel: ours is the help), then every action a
+        key reaches on this screen and everywhere, each once."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":
+                yield command
         yield SystemCommand("Keys", "Every key of every screen", self.action_help)
-        yield SystemCommand("Light or dark", "Switch the theme", self.action_toggle_theme)
-        if isinstance(screen, LogbookScreen):
-            yield SystemCommand("New entry", "Write a hypothesis in $EDITOR and register it", screen.action_new_entry)
-        for name, label, help_text in (("run", "Run planned seeds", "Queue every arm's planned seeds"),
-                                       ("add_seeds", "Add seeds", "More seeds per arm (anytime-valid verdict)"),
-                                       ("cancel", "Cancel runs", "Cancel queued and running runs"),
-                                       ("requeue", "Requeue failed runs", "Try failed or crashed runs again"),
-                                       ("amend", "Amend", "A dated change with a reason"),
-                                       ("export", "Export", "Markdown writeup with figures"),
-                                       ("audit", "Audit", "Rerun on fresh committed seeds")):
-            action = getattr(screen, f"action_{name}", None)
-            if action is not None:
-                yield SystemCommand(label, help_text, action)
+        seen = {"help"}
+        for title, help_text, action, target in palette_actions(screen, self.BINDINGS):
+            if action not in seen:
+                seen.add(action)
+                yield SystemCommand(title, help_text, partial(self.run_action, action, target))
 
     def edit_file(self, path: Path) -> None:
         """Open ``path`` in $EDITOR with the app suspended (tests replace this)."""
         with self.suspend():
             run_editor(path)
+
+
+# Longer palette titles and explanations than the footer's, by action name.
+PALETTE_NAMES = {
+    "filter": ("Filter", "Filter the list: words, tag:, verdict:, status:, metric:, trainer:"),
+    "sort": ("Sort", "Sort by the next column (the header shows which, ▲ or ▼)"),
+    "reverse_sort": ("Reverse sort", "Flip the sort direction"),
+    "open_entry": ("Open entry", "Open the entry under the cursor"),
+    "new_entry": ("New entry", "Write a hypothesis in $EDITOR and register it"),
+    "import_runs": ("Import runs", "From MLflow, TensorBoard, W&B or a CSV (retrospective)"),
+    "app.queue": ("Queue", "Workers, GPU slots and running runs"),
+    "queue": ("Queue", "Workers, GPU slots and running runs"),
+    "toggle_theme": ("Light or dark", "Switch the theme"),
+    "clear_filter": ("Clear filter", "Show every entry again"),
+    "app.pop_screen": ("Back", "The screen before"),
+    "quit": ("Quit", "Close the app (runs keep going)"),
+    "help": ("Keys", "Every key of every screen"),
+    "run": ("Run planned seeds", "Queue every arm's planned seeds"),
+    "add_seeds": ("Add seeds", "More seeds per arm (anytime-valid verdict)"),
+    "cancel": ("Cancel runs", "Cancel queued and running runs"),
+    "requeue": ("Requeue failed runs", "Try failed or crashed runs again"),
+    "amend": ("Amend", "A dated change with a reason"),
+    "export": ("Export", "Markdown, LaTeX, JSON or CSV, to a folder you choose"),
+    "open_run": ("Open run", "The highlighted run: log, curves, environment"),
+    "audit": ("Audit", "Rerun on fresh committed seeds"),
+    "toggle_diff": ("Environment diff", "Pick another run and compare environments"),
+    "mark": ("Mark", "Mark or unmark the entry under the cursor for comparing (✓ in the first column)"),
+    "compare": ("Compare", "The marked entries side by side (none marked: the arms of the entry at the cursor)"),
+}
+NOT_IN_PALETTE = {"app.pop_screen", "clear_filter", "quit", "help", "page(1)", "page(-1)"}  # Esc, q, ?, paging
+
+
+def palette_actions(screen: Screen, app_bindings: list) -> list[tuple[str, str, str, object]]:
+    """``(title, help, action, namespace)`` for every action a key reaches on ``screen`` and in the
+    app, and for the list, opening the entry under the cursor (Enter on the table)."""
+    found = []
+    extra = [Binding("enter", "open_entry", "Open entry")] if isinstance(screen, LogbookScreen) else []
+    for target, bindings in ((screen, [*screen.BINDINGS, *extra]), (None, app_bindings)):
+        for binding in bindings:
+            if not isinstance(binding, Binding) or binding.action in NOT_IN_PALETTE:
+                continue
+            title, help_text = PALETTE_NAMES.get(binding.action, (binding.description, binding.tooltip or binding.description))
+            found.append((title, help_text, binding.action, target))
+    return found
 
 
 def run_app(db_path: Path | str, open_entry: int | None = None) -> None:

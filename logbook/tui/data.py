@@ -1,87 +1,28 @@
 """What the terminal app shows, read from the logbook as plain data. No Textual in here: screens
 call these from thread workers and get back dicts and lists.
 
-The logbook list reads the cached verdict of each entry (computed by `logbook verdict` or when an
-entry is opened), so it stays fast with tens of thousands of entries.
+The logbook list's rows, filter and sort live in ``logbook.entries.listing`` (the CLI's `list`
+shares them).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
-from logbook.db.queries import iso, latest_attempt, open_audit_ids, runs_of, seed_shown
+from logbook.db.queries import iso, open_audit_ids, runs_of, seed_shown
 from logbook.entries.provenance import describe_tree
 from logbook.entries.registry import entry_detail
-from logbook.db.runstatus import ACTIVE, FINISHED
+from logbook.db.runstatus import FINISHED
 from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
-from logbook.export.escape import terminal_data
-
-
-def entry_rows(store: Store) -> list[dict[str, Any]]:
-    """One row per entry for the logbook screen."""
-    # one per seed and arm: a retried attempt is superseded by its retry
-    counted = (col(Run.status).in_(FINISHED)) & (col(Run.seed_origin).in_(COUNTED_ORIGINS)) & latest_attempt()
-    with store.session() as session:
-        # Plain columns, not ORM objects: building 10,000 model instances costs more than the query.
-        entries = session.exec(select(
-            Hypothesis.id, Hypothesis.slug, Hypothesis.title, Hypothesis.metric, Hypothesis.goal, Hypothesis.seeds_per_arm,
-            Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, Hypothesis.updated_at,
-            Hypothesis.retrospective,
-        ).order_by(Hypothesis.id)).all()
-        arm_counts = dict(session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all())
-        # One pass over the runs (joined through ix_run_arm_id) for every per-entry figure.
-        per_entry = {
-            entry_id: (finished or 0, active or 0, last)
-            for entry_id, finished, active, last in session.exec(
-                select(Arm.hypothesis_id, func.sum(case((counted, 1), else_=0)),
-                       func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), func.max(Run.ended_at))
-                .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()
-        }
-    rows = []
-    for e in entries:
-        detail = e.verdict_detail or {}
-        comparisons = detail.get("comparisons") or []
-        best = max(comparisons, key=lambda c: _finite(c.get("effect"), -math.inf), default=None)
-        finished, active, last_run = per_entry.get(e.id, (0, 0, None))
-        last = max(filter(None, (iso(e.updated_at), iso(last_run))), default=None)
-        arms = arm_counts.get(e.id, 0)
-        rows.append({
-            "id": e.id, "slug": e.slug, "title": e.title, "metric": e.metric, "goal": e.goal, "arms": arms,
-            "done": finished, "planned": arms * e.seeds_per_arm, "active": active,
-            "effect": None if best is None else best.get("effect"),
-            "ci_low": None if best is None else best.get("ci_low"),
-            "ci_high": None if best is None else best.get("ci_high"),
-            "verdict": e.verdict or "pending", "status": e.status, "tags": list(e.tags or []),
-            "last_activity": last, "retrospective": bool(e.retrospective),
-            "haystack": f"{e.title} {e.slug} {e.metric}{' retrospective' if e.retrospective else ''}".lower(),
-        })
-    return rows
-
-
-def _finite(value: Any, default: float) -> float:
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else default
-
-
-def matches(row: dict[str, Any], query: str) -> bool:
-    """The `/` filter: words match title, slug or metric; ``tag:X`` and ``verdict:X`` match exactly."""
-    for word in query.lower().split():
-        if word.startswith("tag:"):
-            if word[4:] not in [t.lower() for t in row["tags"]]:
-                return False
-        elif word.startswith("verdict:"):
-            if row["verdict"] != word[8:]:
-                return False
-        elif word not in row["haystack"]:
-            return False
-    return True
+from logbook.export.escape import terminal, terminal_data
 
 
 def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
@@ -95,7 +36,8 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
     runs = [
         {"id": run.id, "arm": arm.name, "seed": run.seed if seed_shown(run, open_audits) else None, "origin": run.seed_origin, "status": run.status,
          "value": (run.final_metrics or {}).get(detail["metric"]), "wall_time_s": run.wall_time_s,
-         "device": run.device, "attempt": run.attempt, "error": (run.error_tail or "").strip().splitlines()[-1:] or [""]}
+         "device": run.device, "attempt": run.attempt, "error": (run.error_tail or "").strip().splitlines()[-1:] or [""],
+         "started_at": iso(run.started_at)}
         for arm, run in pairs
     ]
     counted = {r["id"] for r in runs if r["origin"] in COUNTED_ORIGINS}
@@ -105,6 +47,22 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
     return terminal_data({"entry": detail, "verdict": verdict, "runs": runs, "audits": audits_of(store, entry_id, runs),
                           "studies": studies_of(store, ref),
                           "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})})
+
+
+def compare_view(store: Store, refs: list[str]) -> dict[str, Any]:
+    """What the compare screen shows: `logbook compare`'s result (logbook.entries.compare) and,
+    per chosen arm (labelled ``id:arm``), the mean learning curve over its counted seeds."""
+    from logbook.entries.compare import compare
+
+    result = compare(store, refs)
+    chosen = {(a["entry_id"], a["arm"]) for a in result["arms"]}
+    run_arms: dict[int, str] = {}
+    with store.session() as session:
+        for entry_id in dict.fromkeys(a["entry_id"] for a in result["arms"]):
+            for arm, run in runs_of(session, entry_id):
+                if (entry_id, arm.name) in chosen and run.seed_origin in COUNTED_ORIGINS and run.status in FINISHED:
+                    run_arms[run.id] = f"{entry_id}:{arm.name}"
+    return terminal_data({**result, "curves": mean_curves(store, run_arms)})
 
 
 def audits_of(store: Store, entry_id: int, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -195,11 +153,123 @@ def environment_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> 
     return out
 
 
-def previous_run(store: Store, run_id: int) -> int | None:
-    """Another finished run of the same entry to compare environments with (the one before)."""
+# ---- runs in progress, origins, environments: shared by the entry, queue and run screens ------
+
+ORIGIN_LABELS = {"planned": "planned", "extra": "added", "audit": "audit", "rerun": "rerun"}
+
+
+def origin_label(origin: str, follow_up: bool = False) -> str:
+    """Why a run exists, in words: planned, added (extra seeds), audit, rerun, robustness (a planned
+    seed of a robustness follow-up entry) or variance (a variance study's run)."""
+    if origin.startswith("variance"):
+        return "variance"
+    if follow_up and origin == "planned":
+        return "robustness"
+    return ORIGIN_LABELS.get(origin, origin)
+
+
+def elapsed_s(started_at: str | None, now: datetime) -> float | None:
+    """Seconds since an ISO start time (None when not started)."""
+    if not started_at:
+        return None
+    return max(0.0, (now - datetime.fromisoformat(started_at.replace("Z", "+00:00"))).total_seconds())
+
+
+def typical_wall_times(runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> dict[Any, float]:
+    """Mean wall time of the succeeded runs per ``key`` (an arm), for estimating time left."""
+    times: dict[Any, list[float]] = defaultdict(list)
+    for r in runs:
+        if r["status"] == "succeeded" and r.get("wall_time_s"):
+            times[key(r)].append(r["wall_time_s"])
+    return {k: sum(v) / len(v) for k, v in times.items()}
+
+
+def duration(seconds: float | None) -> str:
+    """A duration the way a clock reads: 42s, 3m05s, 2h07m; – when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def progress(elapsed: float | None, typical: float | None) -> tuple[str, str]:
+    """What a running run's row says: its elapsed time with the estimated share done, and the
+    time left estimated from the typical wall time of its arm ("–" where there is none yet)."""
+    if elapsed is None:
+        return "–", "–"
+    if not typical:
+        return duration(elapsed), "–"
+    share = min(0.99, elapsed / typical)
+    left = typical - elapsed
+    return f"{duration(elapsed)} {share:.0%}", ("~" + duration(left)) if left > 0 else "overdue"
+
+
+def queue_view(store: Store) -> dict[str, Any]:
+    """The queue screen's data: the queue status, each run's origin in words, and each active
+    run's elapsed time and time left."""
+    from logbook.engine.queue import status
+
+    info = status(store)
+    with store.session() as session:
+        follow_ups = set(session.exec(select(Hypothesis.id).where(col(Hypothesis.follows_id).is_not(None))).all())
+    typical = typical_wall_times(info["runs"], lambda r: (r["entry_id"], r["arm"]))
+    now = datetime.now(timezone.utc)
+    for r in info["runs"]:
+        r["origin_label"] = origin_label(r["origin"], r["entry_id"] in follow_ups)
+        r["elapsed"], r["left"] = progress(elapsed_s(r["started_at"], now), typical.get((r["entry_id"], r["arm"])))
+    return terminal_data(info)  # stored names are drawn on the terminal: no control character may reach it
+
+
+BY_DESIGN = {"env.PYTHONHASHSEED": "the run's seed, set by the engine per run"}
+
+
+def environment_changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any, Any]]]:
+    """The differences between two recorded environments, split into those worth a look and those
+    that differ by design (the per-run seed variables the engine sets)."""
+    changes = environment_diff(a, b)
+    return [c for c in changes if c[0] not in BY_DESIGN], [c for c in changes if c[0] in BY_DESIGN]
+
+
+def plural(n: int, word: str) -> str:
+    """``1 difference``, ``2 differences``, ``no differences``."""
+    return f"{n or 'no'} {word}{'' if n == 1 else 's'}"
+
+
+def other_runs(store: Store, run_id: int) -> list[dict[str, Any]]:
+    """The other finished runs of the same entry, newest first, to compare environments with."""
     with store.session() as session:
         arm_id = session.get(Run, run_id).arm_id
         entry_id = session.get(Arm, arm_id).hypothesis_id
-        return session.exec(select(Run.id).join(Arm, Arm.id == Run.arm_id)
+        open_audits = open_audit_ids(session)
+        rows = session.exec(select(Run, Arm.name).join(Arm, Arm.id == Run.arm_id)
                             .where(Arm.hypothesis_id == entry_id, Run.id != run_id, col(Run.status).in_(FINISHED))
-                            .order_by(col(Run.id).desc())).first()
+                            .order_by(col(Run.id).desc())).all()
+        return terminal_data([{"id": run.id, "arm": arm, "seed": run.seed if seed_shown(run, open_audits) else None,
+                               "status": run.status, "origin": run.seed_origin, "host": (run.environment or {}).get("host")}
+                              for run, arm in rows])
+
+
+def entry_review(spec: Any) -> str:
+    """A validated hypothesis file as the review step before registering shows it: metric and
+    direction, δ, α, seeds, and per arm its config and the command it runs."""
+    from logbook.engine.confirm import shown_command
+    from logbook.entries.pilot import delta_text
+
+    direction = "lower is better" if spec.goal == "minimize" else "higher is better"
+    detail = {"min_effect": spec.min_effect, "min_effect_pilot": spec.min_effect_pilot, "min_effect_source": None}
+    trainer = spec.trainer.to_dict()
+    lines = [spec.title, f"metric {spec.metric} ({direction}) · δ = {delta_text(detail)} · α = {spec.alpha:g}",
+             f"{spec.seeds} seeds per arm, drawn at registration · {len(spec.arms)} arms · "
+             f"{spec.seeds * len(spec.arms)} runs planned", "arms:"]
+    for arm in spec.arms:
+        config = ", ".join(f"{k}={v!r}" for k, v in arm.config.items()) or "no config"
+        lines.append(f"  {arm.name} ({arm.role}): {config}")
+        shown = shown_command(arm.name, trainer, arm.config, 0)
+        lines.append(f"    runs: {shown.text}" if shown else f"    runs: built-in trainer {spec.trainer.label} (installed)")
+    if any(shown_command(a.name, trainer, a.config, 0) for a in spec.arms):
+        lines.append("(commands shown for seed 0; each run gets its own seed)")
+    return "\n".join(terminal(line) for line in lines)

@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from logbook.tui.widgets import badge, number
+from logbook.tui.widgets import badge, figure
 
 BAR_WIDTH = 28
 
@@ -36,7 +36,7 @@ def variance_bars(report: dict[str, Any], width: int = BAR_WIDTH) -> Text:
             share = f"{r['share']:.0%}" if _finite(r["share"]) and source != "all" else ""
             text.append(f"  {source:<6} ")
             text.append("".join(cells), style=style)
-            text.append(f" {number(r['sd'], 3)} [{number(r['sd_low'], 3)}, {number(r['sd_high'], 3)}] {share}\n")
+            text.append(f" {figure(r['sd'], 3)} [{figure(r['sd_low'], 3)}, {figure(r['sd_high'], 3)}] {share}\n")
     if report["pending"]:
         text.append(f"{report['pending']} runs of the study have not finished\n", style="yellow")
     if report.get("warning"):
@@ -51,7 +51,7 @@ def robustness_table(report: dict[str, Any]) -> Text:
     for row in report["settings"]:
         text.append(f"  {row['label'][:16]:<16} {row['candidate'][:10]:<10} ")
         text.append_text(badge(row["verdict"] or "pending"))
-        text.append(f" {number(row['effect'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]\n")
+        text.append(f" {figure(row['effect'])} [{figure(row['ci_low'])}, {figure(row['ci_high'])}]\n")
     return text
 
 

@@ -24,6 +24,8 @@ FIELDS = [
     ("reduce", "reduce: last (default), min, max, mean-last-K"),
     ("baseline", "baseline arm"),
     ("delta", "δ in metric units (required: no automatic δ for an import)"),
+    ("title", "title (optional; default built from the metric and arms)"),
+    ("command", "rerun command for audits (optional): placeholders {seed} and the arm's config keys"),
     ("lower_is_better", "lower is better? y or n"),
 ]
 
@@ -42,6 +44,7 @@ def options_from(values: dict[str, str]):  # noqa: ANN201
         arm_by=values["arm_by"].strip(), seed_by=values["seed_by"].strip(), metric=values["metric"].strip(),
         reduce=values["reduce"].strip() or "last", baseline=values["baseline"].strip(), delta=delta,
         lower_is_better=values["lower_is_better"].strip().lower() in ("y", "yes", "true", "1"),
+        title=values["title"].strip() or None, command=values["command"].strip() or None,
     )
 
 

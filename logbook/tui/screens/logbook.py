@@ -14,22 +14,34 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import Footer, Header, Input, Static
 
+from logbook.entries.listing import (
+    SORT_FIELDS, entry_count, entry_rows, judge_stale, matches_query, parse_query, sorted_rows, stale,
+)
+from logbook.errors import InputError
 from logbook.export.escape import terminal
-from logbook.tui.data import entry_rows, matches
-from logbook.tui.messages import ActionFinished, EntriesFiltered, EntriesLoaded
+from logbook.tui.messages import EntriesCounted, EntriesFiltered, EntriesJudged, EntriesLoaded, EntryRegistered
 from logbook.tui.screens.base import BaseScreen
-from logbook.tui.screens.modals import ErrorScreen
-from logbook.tui.widgets import badge, number, retro_badge
+from logbook.tui.screens.modals import ErrorScreen, ReviewScreen
+from logbook.tui.columns import (
+    PADDING, SCROLLBAR, SORT_OF, activity_text, column_widths, effect_text, layout, legend, metric_text, seeds_text,
+)
+from logbook.tui.widgets import CursorTable, badge, cursor_key, refill_table, retro_badge
 
-COLUMNS = {"#": 5, "title": 30, "verdict": 14, "effect [interval]": 26, "seeds": 9, "metric": 14, "arms": 4, "status": 10,
-           "last activity": 16}  # fixed widths: the table never re-measures its cells while filtering
-TITLE_WIDTH = 30  # so the verdict stays on screen at 80 columns
 PAGE = 40  # rows put in the table at a time; more come as the cursor reaches the end
 DEBOUNCE_S = 0.12  # the filter runs once typing pauses this long, not on every keystroke
-SORTS = {"#": "id", "title": "title", "verdict": "verdict", "effect [interval]": "effect", "last activity": "last_activity",
-         "status": "status", "metric": "metric"}
+JUDGED = ("verdict", "state", "effect", "ci_low", "ci_high")  # what a fresh verdict changes in a row
+JUDGE_AT_ONCE = 10  # stale verdicts recomputed per refresh (in a worker), shown rows first
+CYCLE = ("id", "title", "state", "effect", "seeds", "activity", "status", "metric")  # what `s` steps through
+
+
+class EntriesTable(CursorTable):
+    """The entries: End shows every matching row (they come a page at a time) and goes to the last."""
+
+    def action_cursor_last(self) -> None:
+        self.screen.show_every_row()
+        super().action_cursor_last()
 
 
 class LogbookScreen(BaseScreen):
@@ -37,115 +49,238 @@ class LogbookScreen(BaseScreen):
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("s", "sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("n", "new_entry", "New"),
         Binding("i", "import_runs", "Import", show=False),
         Binding("Q", "app.queue", "Queue"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("c", "compare", "Compare", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []  # every entry, as loaded
+        self.loaded = False
+        self.judged: dict[int, dict[str, Any]] = {}  # fresh verdicts by id, for as long as no run ends
         self.shown: list[dict[str, Any]] = []  # sorted and filtered, for the table
         self.shown_query: str | None = None  # the query ``shown`` answers (None before the first)
         self.shown_generation = -1
+        self.query_error: str | None = None
         self.generation = 0  # bumped by every change of rows, sort or filter: older results are stale
         self.filter_timer = None
         self.matching = 0
-        self.sort_key, self.reverse = "id", False
+        self.sort_field, self.sort_key, self.reverse = "id", "id", False
         self.limit = PAGE
+        self.columns: list[tuple[str, str, int]] = []
+        self.marked: set[int] = set()  # entry ids marked with space, for the compare screen (c)
+        self.widths: dict[str, int] = column_widths([])
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: words, tag:rnn, verdict:negative", id="filter")
-        yield DataTable(id="entries", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter: words, tag:rnn, verdict:negative, status:, metric:, trainer:", id="filter")
+        yield Static("loading entries…", id="placeholder")
+        yield EntriesTable(id="entries", cursor_type="row", zebra_stripes=True)
+        yield Static(id="legend", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for column, width in COLUMNS.items():
-            table.add_column(column, key=column, width=width)
-        table.focus()
+        self.query_one(EntriesTable).focus()
         self.load()
         self.set_interval(self.app.refresh_s, self.load)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
-        self.post_message(EntriesLoaded(entry_rows(self.app.store)))
+        if not self.loaded:
+            self.post_message(EntriesCounted(entry_count(self.app.store)))
+        rows = entry_rows(self.app.store)
+        self.post_message(EntriesLoaded(rows, column_widths(rows)))
+
+    def on_entries_counted(self, message: EntriesCounted) -> None:
+        if not self.loaded:
+            self.query_one("#placeholder", Static).update(f"loading {message.count:,} entries…")
 
     def on_entries_loaded(self, message: EntriesLoaded) -> None:
-        self.rows = message.rows
+        rows = [{**r, **{k: self.judged[r["id"]][k] for k in JUDGED}} if self.still_judged(r) else r for r in message.rows]
+        self.rows, self.widths = rows, message.widths
+        if not self.loaded:
+            self.loaded = True
+            self.query_one("#placeholder", Static).display = False
+        waiting = [r for r in rows if stale(r) and not self.still_judged(r)]
+        if waiting:
+            first = {r["id"] for r in self.shown[: self.limit]}
+            waiting.sort(key=lambda r: r["id"] not in first)
+            self.judge(waiting[:JUDGE_AT_ONCE])
+        self.refilter()
+
+    def still_judged(self, row: dict[str, Any]) -> bool:
+        """Whether a fresh verdict computed earlier still holds (no run of the entry ended since)."""
+        judged = self.judged.get(row["id"])
+        return judged is not None and judged.get("last_run") == row.get("last_run") and stale(row)
+
+    @work(thread=True, exclusive=True, group="judge", exit_on_error=False)
+    def judge(self, rows: list[dict[str, Any]]) -> None:
+        self.post_message(EntriesJudged(judge_stale(self.app.store, rows, JUDGE_AT_ONCE)))
+
+    def on_entries_judged(self, message: EntriesJudged) -> None:
+        self.judged.update(message.rows)
+        self.rows = [message.rows.get(r["id"], r) for r in self.rows]
+        fresh = column_widths(list(message.rows.values()))
+        self.widths = {key: max(width, fresh[key]) for key, width in self.widths.items()}
         self.refilter()
 
     def refilter(self) -> None:
         """Sort and filter in a thread worker; a newer call makes the older result stale (dropped)."""
         self.generation += 1
-        self.sort_and_filter(list(self.rows), self.query_one("#filter", Input).value, self.sort_key, self.reverse,
+        self.sort_and_filter(self.rows, self.query_one("#filter", Input).value, self.sort_key, self.reverse,
                              self.generation)
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
-    def sort_and_filter(self, rows: list[dict[str, Any]], query: str, key: str, reverse: bool, generation: int) -> None:
-        rows.sort(key=lambda r: (r[key] is None, r[key] if r[key] is not None else 0), reverse=reverse)
-        self.post_message(EntriesFiltered(query, [r for r in rows if matches(r, query)], generation))
+    def sort_and_filter(self, rows: list[dict[str, Any]], text: str, key: str, reverse: bool, generation: int) -> None:
+        try:
+            query = parse_query(text)
+        except InputError as exc:
+            self.post_message(EntriesFiltered(text, [], generation, error=str(exc)))
+            return
+        chosen = [r for r in rows if matches_query(r, query)]
+        self.post_message(EntriesFiltered(text, sorted_rows(chosen, key, reverse), generation))
 
     def on_entries_filtered(self, message: EntriesFiltered) -> None:
         if message.generation != self.generation:
             return  # the rows, sort or filter changed since this was computed
         self.shown, self.shown_query, self.shown_generation = message.rows, message.query, message.generation
+        self.query_error = message.error
         self.show_rows()
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self.call_after_refresh(self.show_rows)  # once the table has its new width
+
+    def relayout(self) -> None:
+        """Set the columns for the table's width and the sort (only when they change)."""
+        table = self.query_one(EntriesTable)
+        sort_column = next((c for c, k in SORT_OF.items() if k == self.sort_key), None)
+        columns = layout(table.size.width or self.size.width, self.widths, sort_column, self.reverse)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        table.clear(columns=True)
+        for key, label, width in columns:
+            table.add_column(Text(label), key=key, width=width)  # Text: "[interval]" is not markup
 
     def show_rows(self) -> None:
         """Put the first ``limit`` sorted, filtered rows in the table (no filtering here)."""
-        table = self.query_one(DataTable)
-        current = None
-        if table.row_count and table.cursor_row < table.row_count:
-            current = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        table = self.query_one(EntriesTable)
+        keep = cursor_key(table)
+        self.relayout()
         query, rows = self.shown_query or "", self.shown
         self.matching = len(rows)
-        table.clear()
-        for r in rows[: self.limit]:
-            arrow = "↓" if r["goal"] == "minimize" else "↑"
-            effect = "–" if r["effect"] is None else f"{number(r['effect'], 3)} [{number(r['ci_low'], 3)}, {number(r['ci_high'], 3)}]"
-            seeds = f"{r['done']}/{r['planned']}" + (f" +{r['active']}" if r["active"] else "")
-            width = TITLE_WIDTH - 4 if r.get("retrospective") else TITLE_WIDTH
-            title = terminal(r["title"])
-            title = title if len(title) <= width else title[: width - 1] + "…"
-            title_cell = Text.assemble(retro_badge(short=True), " ", title) if r.get("retrospective") else Text(title)
-            table.add_row(
-                str(r["id"]), title_cell, badge(r["verdict"]), effect, seeds, Text(terminal(f"{r['metric']} {arrow}")),
-                str(r["arms"]), r["status"], (r["last_activity"] or "")[:16].replace("T", " "), key=str(r["id"]),
-            )
-        if current is not None and current in table.rows:
-            table.move_cursor(row=table.get_row_index(current))
+        title_width = next(width for key, _, width in self.columns if key == "title")
+        order = [key for key, _, _ in self.columns]
+        refill_table(table, ((str(r["id"]), self.cells(r, order, title_width, self.marked)) for r in rows[: self.limit]),
+                     keep)
         shown = f"showing {table.row_count} of " if table.row_count < len(rows) else ""
-        self.sub_title = f"{shown}{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+        if self.query_error:
+            self.sub_title = self.query_error
+        else:
+            self.sub_title = f"{shown}{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+        on_screen = {key for key, _, width in self.columns[: self.on_screen_count()]}
+        hidden = [key for key in order if key not in on_screen]
+        sort_label = f"{next((lbl for key, lbl, _ in self.columns if SORT_OF.get(key) == self.sort_key), self.sort_field)}"
+        self.query_one("#legend", Static).update(legend(self.size.width, sort_label, hidden,
+                                                        any(r["active"] for r in rows[: self.limit])))
 
-    @on(DataTable.RowHighlighted, "#entries")
-    def load_more(self, event: DataTable.RowHighlighted) -> None:
-        table = self.query_one(DataTable)
+    def on_screen_count(self) -> int:
+        """How many columns, from the left, fit the table's width."""
+        room, count = (self.query_one(EntriesTable).size.width or self.size.width) - SCROLLBAR, 0
+        for _, _, width in self.columns:
+            room -= width + PADDING
+            if room < 0:
+                break
+            count += 1
+        return count
+
+    @staticmethod
+    def cells(r: dict[str, Any], order: list[str], title_width: int, marked: set[int] = frozenset()) -> list[Any]:
+        width = title_width - 4 if r.get("retrospective") else title_width
+        title = terminal(r["title"])
+        title = title if len(title) <= width else title[: width - 1] + "…"
+        values = {
+            "#": id_cell(r["id"], r["id"] in marked),
+            "title": Text.assemble(retro_badge(short=True), " ", title) if r.get("retrospective") else Text(title),
+            "state": badge(r["state"]), "effect [interval]": effect_text(r), "seeds": seeds_text(r),
+            "last activity": activity_text(r), "status": r["status"], "metric": Text(terminal(metric_text(r))),
+            "arms": str(r["arms"]),
+        }
+        return [values[key] for key in order]
+
+    def action_mark(self) -> None:
+        """Mark or unmark the entry under the cursor for the compare screen."""
+        table = self.query_one(EntriesTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        entry_id = int(key.value)
+        self.marked ^= {entry_id}
+        table.update_cell(key, "#", id_cell(entry_id, entry_id in self.marked))
+        self.notify(f"{len(self.marked)} marked: c compares them" if self.marked else "nothing marked")
+
+    def action_compare(self) -> None:
+        """Compare the marked entries (or, with none marked, the arms of the entry under the cursor)."""
+        from logbook.tui.screens.compare import CompareScreen
+
+        table = self.query_one(EntriesTable)
+        refs = sorted(self.marked)
+        if not refs and table.row_count:
+            refs = [int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)]
+        if refs:
+            self.app.push_screen(CompareScreen([str(r) for r in refs]))
+
+    def show_every_row(self) -> None:
+        if self.limit < self.matching:
+            self.limit = self.matching
+            self.show_rows()
+
+    @on(CursorTable.RowHighlighted, "#entries")
+    def load_more(self, event: CursorTable.RowHighlighted) -> None:
+        table = self.query_one(EntriesTable)
         if event.cursor_row >= table.row_count - 1 and table.row_count < self.matching:
             self.limit += PAGE
             self.show_rows()
 
-    @on(DataTable.RowSelected, "#entries")
-    def open_entry(self, event: DataTable.RowSelected) -> None:
+    @on(CursorTable.RowSelected, "#entries")
+    def open_entry(self, event: CursorTable.RowSelected) -> None:
         from logbook.tui.screens.entry import EntryScreen
 
         self.app.push_screen(EntryScreen(int(event.row_key.value)))
 
-    @on(DataTable.HeaderSelected, "#entries")
-    def sort_by_header(self, event: DataTable.HeaderSelected) -> None:
-        key = SORTS.get(str(event.column_key.value))
+    def action_open_entry(self) -> None:
+        """Open the entry under the cursor (Enter, or from the command palette)."""
+        table = self.query_one(EntriesTable)
+        if table.row_count:
+            from logbook.tui.screens.entry import EntryScreen
+
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            self.app.push_screen(EntryScreen(int(key)))
+
+    @on(CursorTable.HeaderSelected, "#entries")
+    def sort_by_header(self, event: CursorTable.HeaderSelected) -> None:
+        key = SORT_OF.get(str(event.column_key.value))
         if key:
-            self.reverse = not self.reverse if key == self.sort_key else False
-            self.sort_key = key
-            self.refilter()
+            field_name = next(name for name in CYCLE if SORT_FIELDS[name][0] == key)
+            self.sort_by(field_name, (not self.reverse) if key == self.sort_key else SORT_FIELDS[field_name][1])
+
+    def sort_by(self, field_name: str, descending: bool) -> None:
+        self.sort_field = field_name
+        self.sort_key, self.reverse = SORT_FIELDS[field_name][0], descending
+        self.refilter()
 
     def action_sort(self) -> None:
-        order = list(dict.fromkeys(SORTS.values()))
-        self.sort_key = order[(order.index(self.sort_key) + 1) % len(order)]
-        self.reverse = self.sort_key in ("last_activity", "effect")
-        self.notify(f"sorted by {self.sort_key}")
-        self.refilter()
+        """The next sort field, in its natural direction; the header shows which (▲ ascending, ▼ descending)."""
+        following = CYCLE[(CYCLE.index(self.sort_field) + 1) % len(CYCLE)] if self.sort_field in CYCLE else CYCLE[0]
+        self.sort_by(following, SORT_FIELDS[following][1])
+
+    def action_reverse_sort(self) -> None:
+        self.sort_by(self.sort_field, not self.reverse)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -156,7 +291,7 @@ class LogbookScreen(BaseScreen):
         box = self.query_one("#filter", Input)
         box.value = ""
         box.remove_class("visible")
-        self.query_one(DataTable).focus()
+        self.query_one(EntriesTable).focus()
         self.limit = PAGE
         self.refilter()
 
@@ -175,7 +310,7 @@ class LogbookScreen(BaseScreen):
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(EntriesTable).focus()
 
     def action_import_runs(self) -> None:
         from logbook.tui.screens.importer import ImportScreen
@@ -206,15 +341,38 @@ class LogbookScreen(BaseScreen):
             self.app.push_screen(ErrorScreen("The hypothesis file has problems; nothing was written",
                                              "\n".join(exc.lines), retry=True), again)
             return
-        self.register_entry(spec)
+        from logbook.tui.data import entry_review
+
+        def answered(answer: str | None) -> None:
+            if answer == "register":
+                self.register_entry(spec)
+            elif answer == "edit":
+                self.action_new_entry(path.read_text(encoding="utf-8"))
+            else:
+                self.notify(f"kept as a draft, nothing registered: {path} (register it with `logbook new {path} --register`)",
+                            timeout=10)
+
+        self.app.push_screen(ReviewScreen(entry_review(spec), str(path)), answered)
 
     @work(thread=True, group="action", exit_on_error=False)
     def register_entry(self, spec) -> None:  # noqa: ANN001
         from logbook.entries.registry import create_draft, register
 
         entry = register(self.app.store, str(create_draft(self.app.store, spec).id))
-        self.post_message(ActionFinished(f"registered {entry.slug}"))
+        self.post_message(EntryRegistered(entry.id, entry.slug))
+
+    def on_entry_registered(self, message: EntryRegistered) -> None:
+        """Show the new entry: an active filter that could hide it is cleared, and a toast says so."""
+        cleared = bool(self.query_one("#filter", Input).value)
+        self.notify(f"registered entry {message.entry_id} ({message.slug})" + ("; the filter was cleared to show it" if cleared else ""))
+        if cleared:
+            self.action_clear_filter()
         self.load()
+
+
+def id_cell(entry_id: int, marked: bool) -> Text | str:
+    """The first column: the id, with ✓ when the entry is marked for comparing."""
+    return Text(f"✓{entry_id}", style="bold reverse") if marked else str(entry_id)
 
 
 def editor_command(path: Path) -> list[str]:

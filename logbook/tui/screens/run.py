@@ -10,9 +10,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, RichLog, Static
 
-from logbook.tui.messages import RunLoaded
+from logbook.tui.data import duration, environment_changes, origin_label, plural
+from logbook.tui.messages import OtherRunsListed, RunLoaded
 from logbook.tui.screens.base import BaseScreen
-from logbook.tui.widgets import number, seed_text, sparkline
+from logbook.tui.screens.modals import PickRunScreen
+from logbook.db.runstatus import ACTIVE
+from logbook.tui.widgets import figure, seed_text, sparkline
 
 
 class RunScreen(BaseScreen):
@@ -21,7 +24,7 @@ class RunScreen(BaseScreen):
     def __init__(self, run_id: int):
         super().__init__()
         self.run_id = run_id
-        self.show_diff = False
+        self.compare_with: int | None = None  # the run whose environment is compared with this one's
         self.last_log = None
 
     def compose(self) -> ComposeResult:
@@ -39,10 +42,10 @@ class RunScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
-        from logbook.tui.data import previous_run, run_view
+        from logbook.tui.data import run_view
 
         view = run_view(self.app.store, self.run_id)
-        other = previous_run(self.app.store, self.run_id) if self.show_diff else None
+        other = self.compare_with
         self.post_message(RunLoaded(view, run_view(self.app.store, other) if other else None))
 
     def on_run_loaded(self, message: RunLoaded) -> None:
@@ -50,8 +53,8 @@ class RunScreen(BaseScreen):
         self.title, self.sub_title = f"run {r['id']}", f"{r['entry']} / {r['arm']} / seed {seed_text(r['seed'])}"
         summary = Text()
         summary.append(f"{r['status']}", style="bold red" if r["status"] in ("failed", "crashed", "diverged") else "bold")
-        summary.append(f" · seed {seed_text(r['seed'])} ({r['origin']}, attempt {r['attempt']}) · device {r['device'] or '–'}"
-                       + (f":{r['gpu']}" if r["gpu"] else "") + f" · {number(r['duration_s'], 3)} s"
+        summary.append(f" · seed {seed_text(r['seed'])} ({origin_label(r['origin'])}, attempt {r['attempt']}) · device {r['device'] or '–'}"
+                       + (f":{r['gpu']}" if r["gpu"] else "") + f" · {duration(r['duration_s'])}"
                        + (f" · batch of {r['batch_size']}" if r["batch_size"] and r["batch_size"] > 1 else "") + "\n")
         if r["slurm"]:
             s = r["slurm"]
@@ -59,15 +62,15 @@ class RunScreen(BaseScreen):
                            + (f" · requeued {s['requeues']}x" if s["requeues"] else "") + "\n")
         summary.append(f"started {r['started_at'] or '–'} · ended {r['ended_at'] or '–'}\n", style="dim")
         for name, value in sorted(r["final_metrics"].items()):
-            summary.append(f"{name} = {number(value, 6)}   ")
+            summary.append(f"{name} = {figure(value, 6)}   ")
         if r["error"] and r["status"] != "succeeded":
             summary.append("\n" + r["error"].strip().splitlines()[-1], style="red")
         self.query_one("#summary", Static).update(summary)
         curves = Text()
         for name, values in sorted(r["curves"].items()):
-            curves.append(f"{name[:14]:<14} {sparkline(values, 50)} {number(values[-1], 4)}\n")
+            curves.append(f"{name[:14]:<14} {sparkline(values, 50)} {figure(values[-1], 4)}\n")
         self.query_one("#run-curves", Static).update(curves or Text("no metric points", style="dim"))
-        text = (r["log"] or "(no log yet)") + (f"\n--- Slurm log ---\n{r['slurm']['log']}" if r["slurm"] and r["slurm"]["log"] else "")
+        text = (r["log"] or ("(no log yet)" if r["status"] in ACTIVE else "no output")) + (f"\n--- Slurm log ---\n{r['slurm']['log']}" if r["slurm"] and r["slurm"]["log"] else "")
         if text != self.last_log:
             log = self.query_one(RichLog)
             log.clear()
@@ -88,16 +91,39 @@ class RunScreen(BaseScreen):
         torch = env.get("torch") or {}
         text.append(f"python {env.get('python', '–')} · {env.get('platform', '–')} · host {env.get('host', '–')}"
                     + (f" · torch {torch.get('version')}" if torch else "") + "\n", style="dim")
-        if self.show_diff:
-            if other is None:
-                text.append("no other finished run to compare with\n", style="dim")
-            else:
-                changes = environment_diff(env, other["environment"])
-                text.append(f"environment vs run {other['id']}: {len(changes) or 'no'} differences\n", style="bold")
-                for key, left, right in changes[:20]:
-                    text.append(f"  {key}: {left!r} ≠ {right!r}\n")
+        if other is not None:
+            changes, by_design = environment_changes(env, other["environment"])
+            text.append(f"environment vs run {other['id']} ({other['arm']}, seed {seed_text(other['seed'])}): "
+                        f"{plural(len(changes), 'difference')}\n", style="bold")
+            for key, left, right in changes[:20]:
+                text.append(f"  {key}: {left!r} ≠ {right!r}\n")
+            if by_design:
+                text.append("differ by design (set per run by the engine): "
+                            + ", ".join(f"{key} {left!r} ≠ {right!r}" for key, left, right in by_design) + "\n", style="dim")
         return text
 
     def action_toggle_diff(self) -> None:
-        self.show_diff = not self.show_diff
-        self.load()
+        """d: pick another run of the entry and compare environments; d again hides the comparison."""
+        if self.compare_with is not None:
+            self.compare_with = None
+            self.load()
+        else:
+            self.list_other_runs()
+
+    @work(thread=True, exclusive=True, group="other-runs", exit_on_error=False)
+    def list_other_runs(self) -> None:
+        from logbook.tui.data import other_runs
+
+        self.post_message(OtherRunsListed(other_runs(self.app.store, self.run_id)))
+
+    def on_other_runs_listed(self, message: OtherRunsListed) -> None:
+        if not message.runs:
+            self.notify("no other finished run of this entry to compare with")
+            return
+
+        def picked(run_id: int | None) -> None:
+            if run_id is not None:
+                self.compare_with = run_id
+                self.load()
+
+        self.app.push_screen(PickRunScreen("Compare the environment with which run?", message.runs), picked)
