@@ -356,11 +356,12 @@ def test_import_with_command_and_commit_can_be_audited(cli, tmp_path, git_repo, 
     git(git_repo, "commit", "-q", "-m", "train")
     commit = git(git_repo, "rev-parse", "HEAD")
     uri = f"sqlite:///{tmp_path / 'cmd.db'}"
-    write_mlflow(uri, {arm: SEEDS[:5] for arm in ARMS}, extra_tags={"mlflow.source.git.commit": commit})
+    write_mlflow(uri, {arm: SEEDS[:5] for arm in ARMS}, extra_tags={"mlflow.source.git.commit": commit, "host": "gpu-box-3"})
     monkeypatch.chdir(git_repo)
     result = import_json(cli, *mlflow_args(uri, "--command", "python train.py --seed {seed} --model {model}"))
     show = json.loads(cli("show", str(result["id"]), "--json").out)
     assert show["git"]["commit"] == commit and show["rerun_missing"] == []
+    assert show["import_source"]["host"] == "gpu-box-3"  # the host the runs recorded
     assert show["trainer"]["command"] == "python train.py --seed {seed} --model {model}"
     started = cli("audit", str(result["id"]), "--seeds", "3", "--no-worker", "--yes", "--json")
     assert started.code == 0, started.err

@@ -138,7 +138,12 @@ async def test_states_match_the_entry_screen(cli, tmp_path, logbook_db):
         assert column(table, "state") == ["NEGATIVE", "POSITIVE", "DRAFT", "NO RESULTS"]
         for entry_id, word in ((1, "NEGATIVE"), (4, "NO RESULTS"), (3, "DRAFT")):
             app.push_screen(EntryScreen(entry_id))
-            await pilot.pause(1.0)
+            deadline = time.monotonic() + 20  # the entry loads in a worker; a loaded machine is slow
+            while time.monotonic() < deadline:
+                await pilot.pause(0.1)
+                panels = app.screen.query("#verdict-panel")
+                if panels and str(panels.first().render()).startswith(f" {word} "):
+                    break
             assert str(app.screen.query_one("#verdict-panel").render()).startswith(f" {word} ")
             await pilot.press("escape")
     assert json.loads(cli("list", "--json").out)["entries"][0]["state"] == "negative"  # cached by the worker

@@ -16,7 +16,7 @@ import sys
 
 import click
 
-from logbook.cli import audits, backup, demo, entries, exports, imports, runs, schema, studies, verdicts, verify
+from logbook.cli import audits, backup, compare, demo, entries, exports, imports, runs, schema, studies, verdicts, verify
 from logbook.errors import InputError, LogbookError
 
 
@@ -42,9 +42,9 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 for _verb in (
-    entries.tui, entries.init, entries.example, entries.new, entries.register_cmd, entries.amend, entries.list_cmd, entries.show,
+    entries.tui, entries.init, entries.example, entries.new, entries.register_cmd, entries.amend, entries.withdraw, entries.list_cmd, entries.show,
     runs.run_cmd, runs.worker, runs.status, runs.cancel, runs.requeue,
-    verdicts.verdict_cmd, verdicts.audit_claim,
+    verdicts.verdict_cmd, verdicts.audit_claim, compare.compare_cmd,
     audits.audit, audits.rerun,
     exports.export,
     verify.verify,

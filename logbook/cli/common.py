@@ -95,6 +95,11 @@ def confirm_commands(store, ref: str, *, runs: int | None, yes: bool) -> None:  
     from logbook.errors import InputError
 
     require_intact(store, ref)  # a tampered entry's commands are neither shown as genuine nor run (exit 3)
+    from logbook.db.queries import resolve_entry
+    from logbook.entries.withdraw import require_not_withdrawn
+
+    with store.session() as session:  # refused before anything is shown or a confirmation recorded
+        require_not_withdrawn(session, resolve_entry(session, ref), "run")
     shown = preview(store, ref, runs=runs)
     if not shown.unconfirmed:
         return

@@ -74,6 +74,7 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
 
             ensure_worker(store, cpu_slots=2, batch=batch)  # detached: quitting the app does not stop it
             run_app(path, open_entry=entry.id)
+            click.echo("\n".join(next_steps(path, entry.slug, study_entry.slug, out=path.parent / "demo-export")))
             return
         started = time.monotonic()
         worker = subprocess.Popen(
@@ -104,9 +105,29 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
         print_demo_study(store, study_entry.id)
         written += export(store, [str(study_entry.id)], all_entries=False, verdicts=None, fmt="md", out=out)
         click.echo(f"\nWriteup with figures: {written[0]}")
-        click.echo(f"Explore it: logbook --db {path} show {entry.slug}   |   logbook --db {path} audit {entry.slug} --wait")
+        click.echo("\n".join(next_steps(path, entry.slug, study_entry.slug, out=out)))
     finally:
         store.dispose()
+
+
+def next_steps(path: Path, slug: str, study_slug: str, *, out: Path) -> list[str]:
+    """What to try next, as commands that work when pasted: the demo has its own logbook, so each
+    names it with ``--db`` (paths quoted for the shell); a bare ``logbook`` would open the main one."""
+    import shlex
+
+    db = f"logbook --db {shlex.quote(str(path))}"
+    return [
+        "",
+        f"Next steps (the demo has its own logbook, {path}: each command names it with --db):",
+        f"  {db} list",
+        f"  {db} show {slug}",
+        f"  {db} verdict {slug}",
+        f"  {db} compare {slug}",
+        f"  {db} variance {study_slug}",
+        f"  {db} export {slug} --format tex --out {shlex.quote(str(out))}",
+        f"  {db}",
+        f"The last one opens the terminal app on it. To remove the demo: rm {shlex.quote(str(path))}*",
+    ]
 
 
 def _settled(store, run_ids: list[int]) -> bool:  # noqa: ANN001

@@ -80,6 +80,8 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
     from logbook.db.paths import resolve_db_path
 
     spec = load_entry_file(file)  # validate before the database is even opened
+    for warning in spec.warnings:  # valid, but probably not what was meant
+        say(warning, err=True)
     if spec.variance_study:  # the trainer must be able to vary each source (a named trainer is asked)
         from dataclasses import replace
 
@@ -145,6 +147,25 @@ def amend(ctx: click.Context, entry: str, field_name: str, value: str, reason: s
         say(f"amended {field_name}: {amendment.old_value!r} -> {amendment.new_value!r} ({amendment.reason})")
 
 
+@click.command()
+@click.argument("entry")
+@click.option("--reason", required=True, help="Why the entry should not count (a mistake, a duplicate, ...).")
+@json_option
+@click.pass_context
+def withdraw(ctx: click.Context, entry: str, reason: str, as_json: bool) -> None:
+    """Withdraw a registered ENTRY: a dated amendment with its reason, never a deletion."""
+    from logbook.db.queries import amendment_dict
+    from logbook.entries.withdraw import withdraw as do_withdraw
+
+    store = open_store(ctx, "write")
+    amendment = do_withdraw(store, entry, reason)
+    if as_json:
+        emit_json(amendment_dict(amendment))
+    else:
+        say(f"withdrew {entry} at {amendment_dict(amendment)['at']} ({amendment.reason}); "
+            "it stays in the record, out of the default list and the exports' results")
+
+
 @click.command("list")
 @click.option("--verdict", "verdicts", multiple=True, metavar="STATE",
               help="Only entries in this state: positive, negative, inconclusive, unjudged, no-results, draft, "
@@ -194,6 +215,9 @@ def _show_text(d: dict[str, Any]) -> None:
 
     delta = delta_text(d)
     say(f"{d['title']}  [{d['id']}: {d['slug']}]")
+    if d.get("withdrawn"):
+        click.echo(click.style(" WITHDRAWN ", fg="black", bg="red", bold=True)
+                   + terminal(f" at {d['withdrawn']['at']}: {d['withdrawn']['reason']}"))
     if d.get("retrospective"):
         source = d["import_source"] or {}
         where = source.get("experiment") or source.get("location")

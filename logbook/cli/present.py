@@ -71,6 +71,9 @@ def print_entry_verdict(result: dict[str, Any]) -> None:
     reading, labelled as such and never as the entry's verdict."""
     label = " (exploratory)" if result.get("exploratory") else ""
     say(f"{result['title']} [{result['id']}: {result['entry']}]  overall: {result['verdict']}{label}")
+    if result.get("withdrawn"):
+        click.echo(click.style(terminal(f"  WITHDRAWN at {result['withdrawn']['at']}: {result['withdrawn']['reason']}"),
+                               fg="red", bold=True))
     if result.get("integrity") == "TAMPERED":
         say(click.style(f"  TAMPERED: the record differs from its hash chain; these numbers are not the recorded ones "
                         f"(see `logbook verify {result['entry']}`)", fg="red", bold=True))

@@ -77,6 +77,30 @@ def amendments_of(session: Session, entry_id: int) -> list[Amendment]:
     )
 
 
+# The amendment field that withdraws an entry: a dated record (with its reason) that the entry was a
+# mistake, kept in the hash chain like every amendment; the entry's rows stay as they were.
+WITHDRAWN = "withdrawn"
+
+
+def withdrawal(amendments: list[Amendment]) -> dict[str, Any] | None:
+    """When and why an entry was withdrawn (``{"at", "reason"}``), from its amendments, or None."""
+    for amendment in amendments:
+        if amendment.field == WITHDRAWN:
+            return {"at": iso(amendment.created_at), "reason": amendment.reason}
+    return None
+
+
+def withdrawals(session: Session, entry_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Every withdrawn entry's id with when and why (one query, for lists of many entries)."""
+    query = select(Amendment).where(Amendment.field == WITHDRAWN).order_by(Amendment.id)
+    if entry_ids is not None:
+        query = query.where(col(Amendment.hypothesis_id).in_(entry_ids))
+    found: dict[int, dict[str, Any]] = {}
+    for amendment in session.exec(query).all():
+        found.setdefault(amendment.hypothesis_id, {"at": iso(amendment.created_at), "reason": amendment.reason})
+    return found
+
+
 def latest_attempt() -> Any:
     """A condition on ``Run``: the row is its seed's latest attempt (no other row retries it)."""
     retries = aliased(Run)
@@ -129,8 +153,9 @@ def amendment_dict(amendment: Amendment) -> dict[str, Any]:
     }
 
 
-def entry_summary(entry: Hypothesis, counts: Counter | None = None, n_arms: int | None = None) -> dict[str, Any]:
-    """The fields `logbook list` shows for one entry."""
+def entry_summary(entry: Hypothesis, counts: Counter | None = None, n_arms: int | None = None,
+                  withdrawn: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fields `logbook list` shows for one entry (``withdrawn``: when and why, or None)."""
     counts = counts or Counter()
     return {
         "id": entry.id,
@@ -147,6 +172,8 @@ def entry_summary(entry: Hypothesis, counts: Counter | None = None, n_arms: int 
         "registered_at": iso(entry.registered_at),
         "registration_hash": entry.registration_hash,
         "updated_at": iso(entry.updated_at),
+        "withdrawn": withdrawn is not None,
+        "withdrawal": withdrawn,
     }
 
 
@@ -156,4 +183,5 @@ def list_entries(session: Session) -> list[dict[str, Any]]:
     arm_counts = dict(
         session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all()
     )
-    return [entry_summary(e, counts.get(e.id), arm_counts.get(e.id, 0)) for e in entries]
+    withdrawn = withdrawals(session)
+    return [entry_summary(e, counts.get(e.id), arm_counts.get(e.id, 0), withdrawn.get(e.id)) for e in entries]

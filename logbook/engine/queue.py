@@ -24,6 +24,7 @@ from logbook.entries.audit import conclude_ended_audits
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.registry import draw_seeds, require_registered
 from logbook.entries.retro import rerun_gaps
+from logbook.entries.withdraw import require_not_withdrawn
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
 from logbook.db.runstatus import ACTIVE, RETRYABLE
@@ -48,6 +49,7 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
     with store.session(write=True) as session:
         entry = resolve_entry(session, ref)
         require_registered(entry)
+        require_not_withdrawn(session, entry, "run")
         if rerun_gaps(entry):
             raise InputError(f"ENTRY: {entry.slug} was imported and cannot be rerun: {'; '.join(rerun_gaps(entry))}")
         arms = arms_of(session, entry.id)

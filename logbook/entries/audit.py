@@ -40,6 +40,7 @@ from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run, utcnow
 from logbook.db.queries import arms_of, iso, resolve_entry, runs_of
 from logbook.entries.registry import canonical_json, draw_seeds, sha256_hex
 from logbook.entries.retro import rerun_gaps
+from logbook.entries.withdraw import require_not_withdrawn
 from logbook.errors import InputError, LogbookError
 from logbook.db.paths import runs_dir
 from logbook.stats import welch_seeds_needed
@@ -128,6 +129,7 @@ def start_audit(store: Store, ref: str, n_seeds: int | None = None, *,
         entry = resolve_entry(session, ref)
         if entry.registered_at is None:
             raise InputError(f"ENTRY: {entry.slug} is a draft; expected a registered entry to audit")
+        require_not_withdrawn(session, entry, "audit")
         if rerun_gaps(entry):
             raise InputError(f"ENTRY: {entry.slug} was imported and cannot be rerun: {'; '.join(rerun_gaps(entry))}")
         if n_seeds is not None and not 2 <= n_seeds <= 10_000:

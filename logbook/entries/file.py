@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
 from pydantic import ValidationError
 
-from logbook.entries.problems import problems
+from logbook.entries.problems import metric_overlaps, problems
 from logbook.entries.schema import EntryFile, Trainer, show_value
 from logbook.errors import InputError
 
@@ -90,6 +90,7 @@ class EntrySpec:
     executor: str = "local"
     slurm: dict[str, Any] | None = None  # the `slurm` block as written, for the Slurm executor
     variance_study: dict[str, Any] | None = None  # the `variance_study` block as written
+    warnings: tuple[str, ...] = ()  # `FILE: field: warning: ...` lines about a valid file (printed, never fatal)
 
     @property
     def candidates(self) -> tuple[ArmSpec, ...]:
@@ -257,7 +258,9 @@ def validate(data: Any, *, label: str, source_path: str | None = None, source_te
         lines = [f"{label}: {path}: {expected}" for path, expected in found.items()]
         raise InputError(lines[0], lines)
     assert model is not None
-    return to_spec(model, source_path=source_path, source_text=source_text)
+    spec = to_spec(model, source_path=source_path, source_text=source_text)
+    warnings = tuple(f"{label}: {path}: {text}" for path, text in metric_overlaps(spec.trainer.metrics))
+    return replace(spec, warnings=warnings) if warnings else spec
 
 
 def to_spec(model: EntryFile, *, source_path: str | None = None, source_text: str = "") -> EntrySpec:

@@ -28,7 +28,7 @@ from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run
-from logbook.db.queries import iso, latest_attempt
+from logbook.db.queries import iso, latest_attempt, withdrawals
 from logbook.db.runstatus import ACTIVE, COUNTED_ORIGINS, FINISHED
 from logbook.entries.states import STATES, entry_state
 from logbook.errors import InputError
@@ -78,15 +78,18 @@ def entry_rows(store: Store) -> list[dict[str, Any]]:
                 counted[entry_id] += n_counted or 0
             if last is not None:
                 last_run[entry_id] = max(last_run.get(entry_id, ""), iso(last))
-    return [_row(e, arm_names.get(e.id, []), runs.get(e.id, Counter()), counted[e.id], last_run.get(e.id)) for e in entries]
+        withdrawn = withdrawals(session)
+    return [_row(e, arm_names.get(e.id, []), runs.get(e.id, Counter()), counted[e.id], last_run.get(e.id),
+                 withdrawn.get(e.id)) for e in entries]
 
 
-def _row(e: Any, arms: list[str], runs: Counter, finished: int, last_run: str | None) -> dict[str, Any]:
+def _row(e: Any, arms: list[str], runs: Counter, finished: int, last_run: str | None,
+         withdrawal: dict[str, Any] | None = None) -> dict[str, Any]:
     detail = e.verdict_detail or {}
     comparisons = detail.get("comparisons") or []
     best = max(comparisons, key=lambda c: _finite(c.get("effect"), -math.inf), default=None)
     trainer = trainer_name(e.trainer or {})
-    withdrawn = False  # the hook `logbook withdraw` fills; hidden unless asked for
+    withdrawn = withdrawal is not None  # `logbook withdraw` (entries/withdraw.py); hidden unless asked for
     state = entry_state(status=e.status, verdict=e.verdict, finished=finished, withdrawn=withdrawn)
     tags = [str(t) for t in (e.tags or [])]
     text = " ".join([e.title, e.slug, e.metric, e.statement or "", e.notes or "", *arms, *tags, trainer,
@@ -99,7 +102,7 @@ def _row(e: Any, arms: list[str], runs: Counter, finished: int, last_run: str | 
         "ci_low": None if best is None else best.get("ci_low"),
         "ci_high": None if best is None else best.get("ci_high"),
         "verdict": e.verdict, "verdict_computed_at": detail.get("computed_at"), "state": state, "status": e.status,
-        "tags": tags, "trainer": trainer, "withdrawn": withdrawn, "retrospective": bool(e.retrospective),
+        "tags": tags, "trainer": trainer, "withdrawn": withdrawn, "withdrawal": withdrawal, "retrospective": bool(e.retrospective),
         "last_activity": max(filter(None, (iso(e.updated_at), last_run)), default=None), "last_run": last_run,
         "registered_at": iso(e.registered_at), "registration_hash": e.registration_hash, "updated_at": iso(e.updated_at),
         "haystack": text.lower(),

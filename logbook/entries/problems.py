@@ -7,6 +7,7 @@ one place that says what each field holds. Union tags and dict-key markers are d
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -123,3 +124,77 @@ def problems(error: ValidationError) -> list[tuple[str, str]]:
         shown = [p for p in parts if p != "[key]"]
         out.setdefault(".".join(shown) or "(document)", message)
     return list(out.items())
+
+
+# ---- warnings: valid files that probably do not mean what they say ---------------------------
+
+def sample_line(pattern: str) -> str | None:
+    """A line that ``pattern`` matches, built from its own pieces (literals as written, the first
+    character of each class, each repeat at its minimum but at least once), or None when the
+    pattern is too intricate to build one for (then it is not checked)."""
+    try:
+        import re._parser as parser  # Python 3.11+
+    except ImportError:  # pragma: no cover - older Pythons keep it as sre_parse
+        import sre_parse as parser  # type: ignore[no-redef]
+    constants = parser  # the opcode names are re-exported by the parser module
+
+    def build(items: Any) -> str:
+        out = []
+        for op, arg in items:
+            if op is constants.LITERAL:
+                out.append(chr(arg))
+            elif op is constants.ANY:
+                out.append("x")
+            elif op is constants.IN:
+                out.append(first_of(arg))
+            elif op in (constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None)):
+                low, _high, body = arg
+                out.append(build(body) * max(1, low))
+            elif op is constants.SUBPATTERN:
+                out.append(build(arg[-1]))
+            elif op is constants.BRANCH:
+                out.append(build(arg[1][0]))
+            elif op is constants.AT:
+                continue
+            else:
+                raise ValueError(op)
+        return "".join(out)
+
+    def first_of(items: Any) -> str:
+        for op, arg in items:
+            if op is constants.LITERAL:
+                return chr(arg)
+            if op is constants.RANGE:
+                return chr(arg[0])
+            if op is constants.CATEGORY:
+                return {"CATEGORY_DIGIT": "1", "CATEGORY_SPACE": " ", "CATEGORY_WORD": "a"}.get(str(arg), "a")
+        raise ValueError(items)
+
+    try:
+        line = build(parser.parse(pattern))
+    except (ValueError, TypeError, re.error, RecursionError, OverflowError):
+        return None
+    return line if re.search(pattern, line) else None
+
+
+def metric_overlaps(metrics: dict[str, str]) -> list[tuple[str, str]]:
+    """(field path, warning) for each metric whose pattern also matches another declared metric's
+    sample line, e.g. ``loss: (…)`` matching ``test loss: 0``: the command trainer reads every
+    line, so such a metric would silently take the other metric's values too."""
+    out = []
+    samples = {name: sample_line(pattern) for name, pattern in metrics.items()}
+    for name, pattern in metrics.items():
+        for other, line in samples.items():
+            if other == name or line is None:
+                continue
+            try:
+                hit = re.search(pattern, line)
+            except re.error:
+                continue
+            if hit:
+                out.append((f"trainer.metrics.{name}",
+                            f"warning: the pattern {pattern!r} also matches {other}'s lines (such as {line!r}), so "
+                            f"{name} would take {other}'s values too; anchor it (for example '^{pattern.lstrip('^')}') "
+                            "or make it more specific"))
+                break
+    return out

@@ -31,7 +31,7 @@ from logbook.db.engine import Store
 from logbook.db.models import Amendment, Arm, Hypothesis, Run, utcnow
 from logbook.db.paths import own_paths
 from logbook.db.queries import (
-    amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts,
+    amendment_dict, amendments_of, arm_dict, arms_of, iso, resolve_entry, run_counts, withdrawal,
 )
 from logbook.entries.chain import canonical_json, integrity_fields, link_amendment, link_registration, sha256_hex
 from logbook.entries.file import EntrySpec, parse_text, validate
@@ -398,6 +398,7 @@ def entry_detail(store: Store, ref: str) -> dict[str, Any]:
                 "tree": describe_tree(entry.git_dirty, entry.git_diff, entry.git_untracked),
             },
             "amendments": [amendment_dict(a) for a in amendments],
+            "withdrawn": withdrawal(amendments),  # {"at", "reason"} once withdrawn, else None
             "runs": dict(sorted(counts.items())),
             "slurm_requeues": int(requeues),
             "source_path": entry.source_path,

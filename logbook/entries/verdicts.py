@@ -34,7 +34,7 @@ from logbook.db.models import Arm, Hypothesis, Run, utcnow
 from logbook.db.runstatus import COUNTED_ORIGINS, FINISHED
 from logbook.entries.chain import integrity_fields
 from logbook.entries.retro import mark_verdict
-from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of
+from logbook.db.queries import amendments_of, arms_of, iso, resolve_entry, runs_of, withdrawal
 from logbook.entries.plan import Plan, amendment_record, first_result_at, is_post_hoc, plan_state, registered_plan
 from logbook.stats import default_delta, family_verdicts
 from logbook.stats.churn import are_probabilities, between_arms, prediction_difference, top1_churn, within_arm
@@ -278,6 +278,7 @@ def entry_verdict(store: Store, ref: str, *, cache: bool = True) -> dict[str, An
             "metric": entry.metric,
             "goal": entry.goal,
             "baseline_arm": entry.baseline_arm,
+            "withdrawn": withdrawal(amendments),  # {"at", "reason"} once withdrawn, else None
             "verdict": headline,
             "interval": registered["interval"],
             "interval_reason": registered["interval_reason"],

@@ -33,6 +33,19 @@ def split_by_results(reports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]
     return done, [r for r in reports if not has_results(r)]
 
 
+def split_withdrawn(reports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(entries that count, withdrawn entries), order kept. Withdrawn entries leave a logbook's
+    results and are listed in its "Withdrawn" section instead, so the record stays complete."""
+    return ([r for r in reports if not r["entry"].get("withdrawn")],
+            [r for r in reports if r["entry"].get("withdrawn")])
+
+
+def withdrawn_note(report: dict[str, Any]) -> tuple[str, str]:
+    """(when, why) an entry was withdrawn."""
+    found = report["entry"]["withdrawn"]
+    return found["at"], found["reason"]
+
+
 def group_by_first_tag(reports: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Each entry once, under its first tag (the other tags are shown beside it), groups sorted."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -18,6 +18,7 @@ from typing import Any
 
 from logbook.export.content import (
     FIGURE_CAPTIONS, group_by_first_tag, not_run_note, other_tags, reproduce_commands, split_by_results,
+    split_withdrawn, withdrawn_note,
 )
 from logbook.export.escape import tex, tex_code
 from logbook.export.markdown import _direction, arm_rows, num, seeds_used, shown_plain
@@ -55,6 +56,9 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], command: str 
     sub = "sub" + command
     out = [LOCATE, f"\\{command}{{{tex(e['title'])}}}\\label{{{label(slug)}}}", ""]
     out.append(f"\\textbf{{Verdict: {v['verdict']}.}}")
+    if e.get("withdrawn"):
+        at, reason = withdrawn_note(report)
+        out.append(f"\\textbf{{Withdrawn}} at {tex(at)}: {tex(reason)}. \\emph{{This entry does not count as a result.}}")
     if e.get("retrospective"):
         out.append(f"\\emph{{Retrospective: {tex(e['retrospective_note'])}.}}")
     for c in v["comparisons"]:
@@ -148,6 +152,7 @@ def appendix(reports: list[dict[str, Any]], figures: dict[int, dict[str, str]]) 
     """The whole logbook as a body to ``\\input`` (no preamble): a summary table, the negative and
     inconclusive results grouped once each by first tag, the entries not yet run, then every entry
     with results as a subsection."""
+    reports, withdrawn = split_withdrawn(reports)
     done, not_run = split_by_results(reports)
     out = [LOCATE, "\\section{Negative-results logbook}\\label{lb:appendix}", ""]
     if done:
@@ -179,6 +184,15 @@ def appendix(reports: list[dict[str, Any]], figures: dict[int, dict[str, str]]) 
                 "Entries with no finished seed: no verdict, but a record of what was planned.", "\\begin{itemize}"]
         out += [f"\\item \\textbf{{{tex(r['entry']['title'])}}}: {tex(r['entry']['hypothesis'])} "
                 f"({tex(not_run_note(r))})" for r in not_run]
+        out += ["\\end{itemize}", ""]
+    if withdrawn:
+        out += ["\\subsection*{Withdrawn}",
+                "Entries withdrawn after registration, with the date and the reason; they are not results, and "
+                "their record is kept.", "\\begin{itemize}"]
+        for r in withdrawn:
+            at, reason = withdrawn_note(r)
+            out.append(f"\\item \\textbf{{{tex(r['entry']['title'])}}} ({tex_code(r['entry']['slug'])}), withdrawn at "
+                       f"{tex(at)}: {tex(reason)} (chain head {tex_code(r['entry'].get('chain_head') or '-')})")
         out += ["\\end{itemize}", ""]
     for r in done:
         out.append(entry_section(r, figures.get(r["entry"]["id"], {}), command="subsection"))

@@ -9,6 +9,7 @@ from typing import Any
 
 from logbook.export.content import (
     FIGURE_ALT, FIGURE_CAPTIONS, group_by_first_tag, not_run_note, other_tags, reproduce_commands, split_by_results,
+    split_withdrawn, withdrawn_note,
 )
 from logbook.export.escape import md
 
@@ -69,6 +70,9 @@ def entry_section(report: dict[str, Any], figures: dict[str, str], level: int = 
     h = "#" * level
     lines = [f"{h} {md(e['title'])}", ""]
     lines += [f"**Verdict: {v['verdict'].upper()}**", ""]
+    if e.get("withdrawn"):
+        at, reason = withdrawn_note(report)
+        lines += [f"**WITHDRAWN** at {at}: {md(reason)}. *This entry does not count as a result.*", ""]
     if e.get("retrospective"):
         source = e["import_source"] or {}
         lines += [f"*Retrospective: imported from {md(source.get('kind') or '')} {md(source.get('experiment') or source.get('location') or '')}; "
@@ -155,7 +159,9 @@ def entry_document(report: dict[str, Any], figures: dict[str, str]) -> str:
 
 def logbook_document(reports: list[dict[str, Any]], figures: dict[int, dict[str, str]]) -> str:
     """The whole logbook: a summary table, the negative and inconclusive results grouped once each
-    by first tag, the entries registered but not yet run, then every entry with results."""
+    by first tag, the entries registered but not yet run, the withdrawn entries (date and reason),
+    then every entry with results."""
+    reports, withdrawn = split_withdrawn(reports)
     done, not_run = split_by_results(reports)
     lines = ["# Negative-results logbook", "", "| # | entry | metric | verdict | effect | interval | seeds per arm |",
              "|---:|---|---|---|---:|---|---:|"]
@@ -181,6 +187,14 @@ def logbook_document(reports: list[dict[str, Any]], figures: dict[int, dict[str,
         lines += ["## Registered, not yet run", "",
                   "Entries with no finished seed: no verdict, but a record of what was planned.", ""]
         lines += [f"- **{md(r['entry']['title'])}**: {md(r['entry']['hypothesis'])} ({md(not_run_note(r))})" for r in not_run]
+        lines.append("")
+    if withdrawn:
+        lines += ["## Withdrawn", "", "Entries withdrawn after registration, with the date and the reason; they are not "
+                  "results, and their record is kept.", ""]
+        for r in withdrawn:
+            at, reason = withdrawn_note(r)
+            lines.append(f"- **{md(r['entry']['title'])}** (`{md(r['entry']['slug'])}`), withdrawn at {at}: {md(reason)} "
+                         f"(chain head `{r['entry'].get('chain_head') or '–'}`)")
         lines.append("")
     lines += ["## Entries", ""]
     for r in done:

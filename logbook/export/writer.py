@@ -6,7 +6,9 @@ the learning curves; PNG, SVG and PDF) and are referenced relatively, so the fol
 JSON and CSV hold one row per seed (entry, arm, role, seed, origin, status, attempt, commit,
 device, wall time, every final metric, and the verdict of that arm's comparison), so that
 ``pandas.read_json(path)`` or ``pandas.read_csv(path)`` loads them in one call; the full verdicts
-go beside them in ``*.verdict.json``.
+go beside them in ``*.verdict.json``. Whole-logbook exports leave withdrawn entries out of the
+results and list them (date, reason, chain head): a "Withdrawn" section in Markdown and LaTeX,
+``logbook.withdrawn.json`` beside a JSON or CSV table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from logbook.db.engine import Store
 from logbook.export import latex, markdown
-from logbook.export.content import has_results
+from logbook.export.content import has_results, split_withdrawn
 from logbook.export.gather import entry_ids, gather
 from logbook.export.jsonsafe import json_safe
 
@@ -69,7 +71,9 @@ def export(store: Store, refs: list[str], *, all_entries: bool, verdicts: list[s
     written: list[Path] = []
     name = "logbook" if all_entries else None
     if fmt in ("json", "csv"):
-        targets = [(name, reports)] if name else [(r["entry"]["slug"], [r]) for r in reports]
+        # The whole logbook's table holds results only: withdrawn entries go to a list beside it.
+        counted, withdrawn = split_withdrawn(reports) if name else (reports, [])
+        targets = [(name, counted)] if name else [(r["entry"]["slug"], [r]) for r in reports]
         for stem, group in targets:
             rows = _rows(group)
             path = out / f"{stem}.{fmt}"
@@ -84,8 +88,18 @@ def export(store: Store, refs: list[str], *, all_entries: bool, verdicts: list[s
             verdict_path.write_text(json.dumps(json_safe([r["verdict"] for r in group]), indent=1, ensure_ascii=False,
                                                allow_nan=False) + "\n", encoding="utf-8")
             written += [path, verdict_path]
+        if withdrawn:
+            listed = out / f"{name}.withdrawn.json"
+            listed.write_text(json.dumps(json_safe([
+                {"entry": r["entry"]["slug"], "id": r["entry"]["id"], "title": r["entry"]["title"],
+                 "withdrawn_at": r["entry"]["withdrawn"]["at"], "reason": r["entry"]["withdrawn"]["reason"],
+                 "chain_head": r["entry"].get("chain_head")} for r in withdrawn]), indent=1, ensure_ascii=False) + "\n",
+                encoding="utf-8")
+            written.append(listed)
         return written
-    made = {r["entry"]["id"]: _figures(r, out) if has_results(r) else {} for r in reports}  # no empty figures
+    drawn = {r["entry"]["id"] for r in (split_withdrawn(reports)[0] if name else reports)}  # none for withdrawn ones
+    made = {r["entry"]["id"]: _figures(r, out) if has_results(r) and r["entry"]["id"] in drawn else {}
+            for r in reports}  # no empty figures
     for figs in made.values():
         written += [out / p for paths in figs.values() for p in paths.values()]
     if name:

@@ -122,6 +122,8 @@ PALETTE_NAMES = {
     "open_run": ("Open run", "The highlighted run: log, curves, environment"),
     "audit": ("Audit", "Rerun on fresh committed seeds"),
     "toggle_diff": ("Environment diff", "Pick another run and compare environments"),
+    "mark": ("Mark", "Mark or unmark the entry under the cursor for comparing (✓ in the first column)"),
+    "compare": ("Compare", "The marked entries side by side (none marked: the arms of the entry at the cursor)"),
 }
 NOT_IN_PALETTE = {"app.pop_screen", "clear_filter", "quit", "help", "page(1)", "page(-1)"}  # Esc, q, ?, paging
 

@@ -49,6 +49,22 @@ def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
                           "curves": mean_curves(store, {r["id"]: r["arm"] for r in runs if r["id"] in counted})})
 
 
+def compare_view(store: Store, refs: list[str]) -> dict[str, Any]:
+    """What the compare screen shows: `logbook compare`'s result (logbook.entries.compare) and,
+    per chosen arm (labelled ``id:arm``), the mean learning curve over its counted seeds."""
+    from logbook.entries.compare import compare
+
+    result = compare(store, refs)
+    chosen = {(a["entry_id"], a["arm"]) for a in result["arms"]}
+    run_arms: dict[int, str] = {}
+    with store.session() as session:
+        for entry_id in dict.fromkeys(a["entry_id"] for a in result["arms"]):
+            for arm, run in runs_of(session, entry_id):
+                if (entry_id, arm.name) in chosen and run.seed_origin in COUNTED_ORIGINS and run.status in FINISHED:
+                    run_arms[run.id] = f"{entry_id}:{arm.name}"
+    return terminal_data({**result, "curves": mean_curves(store, run_arms)})
+
+
 def audits_of(store: Store, entry_id: int, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each audit of the entry: its outcome, and per candidate the original and the audit effect."""
     with store.session() as session:

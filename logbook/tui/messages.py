@@ -29,6 +29,14 @@ class RunLoaded(Message):
         self.compare = compare
 
 
+class CompareLoaded(Message):
+    """The marked entries and arms were compared (logbook.entries.compare) for the compare screen."""
+
+    def __init__(self, view: dict[str, Any]):
+        super().__init__()
+        self.view = view
+
+
 class QueueLoaded(Message):
     def __init__(self, info: dict[str, Any]):
         super().__init__()

@@ -189,13 +189,15 @@ class Distribution(Static):
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: list[float], width: int = 40) -> str:
-    """A curve in block characters, resampled to ``width`` points."""
+def sparkline(values: list[float], width: int = 40, scale: tuple[float, float] | None = None) -> str:
+    """A curve in block characters, resampled to ``width`` points; ``scale`` (low, high) puts
+    several curves on one axis, else the curve spans its own range."""
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return ""
     if len(values) > width:
         values = [values[int(i * (len(values) - 1) / (width - 1))] for i in range(width)]
-    low, high = min(finite), max(finite)
+    low, high = scale if scale is not None else (min(finite), max(finite))
     span = (high - low) or 1.0
-    return "".join(" " if not math.isfinite(v) else SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)
+    top = len(SPARKS) - 1
+    return "".join(" " if not math.isfinite(v) else SPARKS[min(top, max(0, int((v - low) / span * top)))] for v in values)

@@ -53,6 +53,8 @@ class LogbookScreen(BaseScreen):
         Binding("n", "new_entry", "New"),
         Binding("i", "import_runs", "Import", show=False),
         Binding("Q", "app.queue", "Queue"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("c", "compare", "Compare", show=False),
     ]
 
     def __init__(self) -> None:
@@ -70,6 +72,7 @@ class LogbookScreen(BaseScreen):
         self.sort_field, self.sort_key, self.reverse = "id", "id", False
         self.limit = PAGE
         self.columns: list[tuple[str, str, int]] = []
+        self.marked: set[int] = set()  # entry ids marked with space, for the compare screen (c)
         self.widths: dict[str, int] = column_widths([])
 
     def compose(self) -> ComposeResult:
@@ -173,7 +176,8 @@ class LogbookScreen(BaseScreen):
         self.matching = len(rows)
         title_width = next(width for key, _, width in self.columns if key == "title")
         order = [key for key, _, _ in self.columns]
-        refill_table(table, ((str(r["id"]), self.cells(r, order, title_width)) for r in rows[: self.limit]), keep)
+        refill_table(table, ((str(r["id"]), self.cells(r, order, title_width, self.marked)) for r in rows[: self.limit]),
+                     keep)
         shown = f"showing {table.row_count} of " if table.row_count < len(rows) else ""
         if self.query_error:
             self.sub_title = self.query_error
@@ -196,18 +200,40 @@ class LogbookScreen(BaseScreen):
         return count
 
     @staticmethod
-    def cells(r: dict[str, Any], order: list[str], title_width: int) -> list[Any]:
+    def cells(r: dict[str, Any], order: list[str], title_width: int, marked: set[int] = frozenset()) -> list[Any]:
         width = title_width - 4 if r.get("retrospective") else title_width
         title = terminal(r["title"])
         title = title if len(title) <= width else title[: width - 1] + "…"
         values = {
-            "#": str(r["id"]),
+            "#": id_cell(r["id"], r["id"] in marked),
             "title": Text.assemble(retro_badge(short=True), " ", title) if r.get("retrospective") else Text(title),
             "state": badge(r["state"]), "effect [interval]": effect_text(r), "seeds": seeds_text(r),
             "last activity": activity_text(r), "status": r["status"], "metric": Text(terminal(metric_text(r))),
             "arms": str(r["arms"]),
         }
         return [values[key] for key in order]
+
+    def action_mark(self) -> None:
+        """Mark or unmark the entry under the cursor for the compare screen."""
+        table = self.query_one(EntriesTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        entry_id = int(key.value)
+        self.marked ^= {entry_id}
+        table.update_cell(key, "#", id_cell(entry_id, entry_id in self.marked))
+        self.notify(f"{len(self.marked)} marked: c compares them" if self.marked else "nothing marked")
+
+    def action_compare(self) -> None:
+        """Compare the marked entries (or, with none marked, the arms of the entry under the cursor)."""
+        from logbook.tui.screens.compare import CompareScreen
+
+        table = self.query_one(EntriesTable)
+        refs = sorted(self.marked)
+        if not refs and table.row_count:
+            refs = [int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)]
+        if refs:
+            self.app.push_screen(CompareScreen([str(r) for r in refs]))
 
     def show_every_row(self) -> None:
         if self.limit < self.matching:
@@ -342,6 +368,11 @@ class LogbookScreen(BaseScreen):
         if cleared:
             self.action_clear_filter()
         self.load()
+
+
+def id_cell(entry_id: int, marked: bool) -> Text | str:
+    """The first column: the id, with ✓ when the entry is marked for comparing."""
+    return Text(f"✓{entry_id}", style="bold reverse") if marked else str(entry_id)
 
 
 def editor_command(path: Path) -> list[str]:

@@ -40,6 +40,7 @@ def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     from logbook.tui.app import PALETTE_NAMES, LogbookApp
     from logbook.tui.screens.entry import EntryScreen
     from logbook.tui.screens.logbook import LogbookScreen
+    from logbook.tui.screens.compare import CompareScreen
     from logbook.tui.screens.queue import QueueScreen
     from logbook.tui.screens.run import RunScreen
 
@@ -49,6 +50,7 @@ def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
 
     return [("Logbook", keys(LogbookScreen.BINDINGS) + [("Enter", "open entry")]), ("Entry", keys(EntryScreen.BINDINGS)),
             ("Run", keys(RunScreen.BINDINGS)), ("Queue", keys(QueueScreen.BINDINGS)),
+            ("Compare", keys(CompareScreen.BINDINGS)),
             ("Everywhere", keys(LogbookApp.BINDINGS) + [("ctrl+p", "command palette")]), ("Tables", TABLE_KEYS),
             ("Filter (/)", FILTER_KEYS)]
 
