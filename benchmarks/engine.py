@@ -49,7 +49,8 @@ def parse(ts: str) -> datetime:
 
 LAUNCH_CASES = {  # label -> (trainer line in the entry file, arm config)
     "module trainer that does nothing": ("bench_trainers:nothing", {}),
-    "command trainer (`true`)": ('\n  command: "true"', {}),
+    # The command reports the entry's metric: a run without it fails (and would not be counted).
+    "command trainer (`echo score=0`)": ('\n  command: "echo score=0"\n  metrics:\n    score: "score=([0-9.]+)"', {}),
     "built-in digits, 1 step": ("digits", {"steps": 1, "log_every": 1}),
 }
 LAUNCHERS = {"spawn": "new interpreter per run (old)", "fork": "pre-started launch server (new)"}
@@ -95,7 +96,7 @@ def trainer_time(trainer: str, config: dict) -> float:
     from logbook.engine.executor import detect_gpus
 
     device = "cuda" if detect_gpus() else "cpu"  # where the worker's slot runs it
-    spec = {"command": "true"} if "command" in trainer else {"name": trainer}
+    spec = {"command": "echo score=0", "metrics": {"score": "score=([0-9.]+)"}} if "command" in trainer else {"name": trainer}
     call = load_trainer(spec)
     times = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -75,8 +75,10 @@ def build(db: Path, entries: int, runs_per_arm: int, points_per_run: int) -> dic
 def query_plans(db: Path) -> list[str]:
     con = sqlite3.connect(db)
     plans = []
-    for sql in ("SELECT arm.hypothesis_id, run.status, count(*), max(run.ended_at) FROM arm JOIN run ON run.arm_id = arm.id"
-                " WHERE run.id NOT IN (SELECT retry_of FROM run WHERE retry_of IS NOT NULL) GROUP BY arm.hypothesis_id, run.status",
+    for sql in ("SELECT arm.hypothesis_id, sum(CASE WHEN run.status IN ('succeeded', 'failed') AND run.seed_origin IN"
+                " ('planned', 'extra') AND run.id NOT IN (SELECT retry_of FROM run WHERE retry_of IS NOT NULL) THEN 1 ELSE 0 END),"
+                " sum(CASE WHEN run.status IN ('queued', 'running') THEN 1 ELSE 0 END), max(run.ended_at)"
+                " FROM arm JOIN run ON run.arm_id = arm.id GROUP BY arm.hypothesis_id",
                 "SELECT name, step, value FROM metric_point WHERE run_id = 5 ORDER BY name, step"):
         plans.append("; ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql)))
     con.close()
@@ -122,6 +124,61 @@ async def measure(db: Path, keystrokes: int) -> tuple[float, list[float], list[f
     return first_paint, keys, results, sorts
 
 
+def old_entry_rows(store) -> list[dict]:  # noqa: ANN001
+    """The list's rows as the app read them before entries/listing.py (its query and per-row work),
+    kept here so old and new are timed side by side in one run."""
+    import math
+
+    from sqlalchemy import case, func
+    from sqlmodel import col, select
+
+    from logbook.db.models import Arm, Hypothesis, Run
+    from logbook.db.queries import iso, latest_attempt
+    from logbook.db.runstatus import ACTIVE, COUNTED_ORIGINS, FINISHED
+
+    counted = (col(Run.status).in_(FINISHED)) & (col(Run.seed_origin).in_(COUNTED_ORIGINS)) & latest_attempt()
+    with store.session() as session:
+        entries = session.exec(select(
+            Hypothesis.id, Hypothesis.slug, Hypothesis.title, Hypothesis.metric, Hypothesis.goal, Hypothesis.seeds_per_arm,
+            Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, Hypothesis.updated_at,
+            Hypothesis.retrospective).order_by(Hypothesis.id)).all()
+        arm_counts = dict(session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all())
+        per_entry = {entry_id: (finished or 0, active or 0, last) for entry_id, finished, active, last in session.exec(
+            select(Arm.hypothesis_id, func.sum(case((counted, 1), else_=0)),
+                   func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), func.max(Run.ended_at))
+            .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()}
+    finite = lambda v: v if isinstance(v, (int, float)) and math.isfinite(v) else -math.inf  # noqa: E731
+    rows = []
+    for e in entries:
+        best = max((e.verdict_detail or {}).get("comparisons") or [], key=lambda c: finite(c.get("effect")), default=None)
+        finished, active, last_run = per_entry.get(e.id, (0, 0, None))
+        arms = arm_counts.get(e.id, 0)
+        rows.append({"id": e.id, "slug": e.slug, "title": e.title, "metric": e.metric, "goal": e.goal, "arms": arms,
+                     "done": finished, "planned": arms * e.seeds_per_arm, "active": active,
+                     "effect": None if best is None else best.get("effect"), "verdict": e.verdict or "pending",
+                     "status": e.status, "tags": list(e.tags or []),
+                     "last_activity": max(filter(None, (iso(e.updated_at), iso(last_run))), default=None),
+                     "haystack": f"{e.title} {e.slug} {e.metric}".lower()})
+    return rows
+
+
+def list_rows_side_by_side(db: Path, repeats: int = 5) -> dict[str, list[float]]:
+    """Seconds to read the list's rows: the old path and entries.listing.entry_rows, alternated."""
+    from logbook.entries.listing import entry_rows
+
+    store = open_store(db, mode="read")
+    times: dict[str, list[float]] = {"old": [], "new": []}
+    try:
+        for _ in range(repeats):
+            for name, read in (("old", old_entry_rows), ("new", entry_rows)):
+                start = time.perf_counter()
+                read(store)
+                times[name].append(time.perf_counter() - start)
+    finally:
+        store.dispose()
+    return times
+
+
 def cli_times(db: Path) -> dict[str, list[float]]:
     """Wall time of `logbook list` and `logbook status` (a fresh process each, as typed)."""
     import subprocess
@@ -155,6 +212,7 @@ def main() -> None:
             results += result_times
             sorts += sort_times
         cli = cli_times(db)
+        side = list_rows_side_by_side(db)
     p90 = lambda xs: sorted(xs)[int(0.9 * len(xs))]  # noqa: E731
     rows = [
         ["logbook size", f"{args.entries:,} entries, {built['runs']:,} runs, {built['points']:,} metric points",
@@ -167,6 +225,10 @@ def main() -> None:
          f"median {statistics.median(results) * 1000:.0f} ms", f"p90 {p90(results) * 1000:.0f} ms (debounce 120 ms)"],
         ["sort key `s` → table sorted and shown (worker sorts, header re-labelled)", f"{len(sorts)} presses",
          f"median {statistics.median(sorts) * 1000:.0f} ms", f"p90 {p90(sorts) * 1000:.0f} ms (goal ≤ 50 ms)"],
+        ["list rows read (worker): old query vs entries/listing.py, alternated", f"{len(side['new'])} reads each",
+         f"old median {statistics.median(side['old']) * 1000:.0f} ms, new {statistics.median(side['new']) * 1000:.0f} ms",
+         f"new/old {statistics.median(side['new']) / statistics.median(side['old']):.2f} (the new rows also carry the "
+         "hypothesis, notes, arm names and trainer the filter searches)"],
         *[[f"`logbook {verb}` (new process, 10k entries)", "3 runs", f"median {statistics.median(t) * 1000:.0f} ms",
            f"max {max(t) * 1000:.0f} ms (goal ≤ 300 ms)"] for verb, t in cli.items()],
     ]

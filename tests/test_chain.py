@@ -240,3 +240,30 @@ def test_requeue_adds_attempts_and_a_seed_that_diverged_stays_diverged(project, 
     con = sqlite3.connect(project.db)
     assert con.execute("SELECT count(*) FROM chain_link WHERE kind = 'attempt'").fetchone()[0] == 23
     con.close()
+
+
+def test_an_entry_view_checks_the_chain_once_and_the_next_refresh_checks_again(sealed):
+    """The entry screen's detail and verdict both report the integrity: one check per refresh."""
+    from logbook.db.engine import open_store
+    from logbook.entries import chain
+    from logbook.tui.data import entry_view
+
+    store = open_store(sealed)
+    checks = []
+    real = chain.entry_integrity
+    chain.entry_integrity = lambda *a, **k: checks.append(a[1]) or real(*a, **k)
+    try:
+        view = entry_view(store, 1)
+        assert checks == [1]
+        assert view["entry"]["integrity"] == view["verdict"]["integrity"] == "verified"
+        con = sqlite3.connect(sealed)
+        con.execute("DROP TRIGGER run_finished_immutable")
+        con.execute("UPDATE run SET final_metrics = '{\"val_loss\": 0.1}' WHERE id = 1")
+        con.commit()
+        con.close()
+        again = entry_view(store, 1)  # the next refresh sees the edit, in both parts
+        assert checks == [1, 1]
+        assert again["entry"]["integrity"] == again["verdict"]["integrity"] == "TAMPERED"
+    finally:
+        chain.entry_integrity = real
+        store.dispose()

@@ -211,3 +211,9 @@ def test_upgrade_keeps_child_rows_of_rebuilt_tables(db_path):
     assert con.execute("SELECT count(*) FROM metric_point").fetchone()[0] == 50
     assert con.execute("SELECT seed, cancel_requested FROM run").fetchall() == [(7, 0)]
     assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_the_head_read_from_the_migration_files_is_alembics():
+    from logbook.db.engine import _script_directory, declared_head
+
+    assert declared_head() == _script_directory().get_heads()[0]

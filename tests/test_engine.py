@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,11 @@ def test_success_exception_nan_and_timeout_end_with_the_right_status(project):
     timed_out = [r for r in failed if "timed out after" in (r["error_tail"] or "")]
     assert len(timed_out) == 1 and timed_out[0]["wall_time_s"] < 30
     assert not [r for r in runs if r["status"] in ("running", "queued")]
+    # `logbook status` counts one run per seed and arm: a requeued run's retry, not the run it retries.
+    retried = {r["retry_of"] for r in runs if r["retry_of"] is not None}
+    assert retried
+    latest = Counter(r["status"] for r in runs if r["id"] not in retried)
+    assert json.loads(project.logbook("status", "--json").stdout)["counts"] == dict(sorted(latest.items()))
     con = sqlite3.connect(project.db)  # the worker judged each entry when its last run ended
     cached = dict(con.execute("SELECT slug, verdict FROM hypothesis").fetchall())
     con.close()

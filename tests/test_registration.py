@@ -207,3 +207,30 @@ def test_python_dash_m_and_console_script_exit_codes(tmp_path, example_file):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     help_ = subprocess.run([sys.executable, "-m", "logbook"], capture_output=True, text=True)
     assert help_.returncode == 0 and "verdict" in help_.stdout and "audit-claim" in help_.stdout
+
+
+def test_the_commit_read_from_the_git_folder_is_gits_in_every_layout(git_repo, tmp_path):
+    """A branch as a loose ref, packed, in a worktree, a detached HEAD, no commit yet, no repository."""
+    from logbook.entries.provenance import head_commit, read_head
+
+    sub = git_repo / "sub"
+    sub.mkdir()
+    expected = git(git_repo, "rev-parse", "HEAD")
+    assert read_head(sub) == head_commit(sub) == expected  # loose ref, from a folder below the root
+    git(git_repo, "pack-refs", "--all", "--prune")
+    assert read_head(git_repo) == head_commit(git_repo) == expected
+    git(git_repo, "worktree", "add", "-q", "-b", "side", str(tmp_path / "wt"))
+    (tmp_path / "wt" / "new").write_text("x\n")
+    git(tmp_path / "wt", "add", ".")
+    git(tmp_path / "wt", "commit", "-q", "-m", "side")
+    side = git(tmp_path / "wt", "rev-parse", "HEAD")
+    assert side != expected and read_head(tmp_path / "wt") == head_commit(tmp_path / "wt") == side
+    git(git_repo, "checkout", "-q", "--detach", expected)
+    assert read_head(git_repo) == head_commit(git_repo) == expected
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q", "-b", "main")
+    assert read_head(empty) is None and head_commit(empty) is None  # unborn branch: git says none too
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    assert head_commit(outside) is None  # no .git above it: known without asking git

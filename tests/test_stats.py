@@ -467,3 +467,21 @@ def test_anytime_interval_spends_more_of_alpha_than_the_untuned_one():
     ours = anytime_interval(*moments(x), *moments(y), alpha, planned_n=plan)
     v = ours.se**2
     assert ours.high - ours.effect == pytest.approx(ref_anytime_half(v, (np.var(x, ddof=1) + np.var(y, ddof=1)) / plan, alpha))
+
+
+def test_seeds_needed_is_remembered_and_gives_the_uncached_answer():
+    from logbook.stats import power
+
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        effect, delta = rng.normal(0.2, 0.5), abs(rng.normal(0.3, 0.1))
+        sd_b, sd_c = rng.uniform(0.2, 2.0, 2)
+        direct = power._seeds_needed(effect, delta, sd_b, sd_c, 0.05, planned_n=10)
+        assert seeds_needed(effect, delta, sd_b, sd_c, 0.05, planned_n=10) == direct
+        hits = power._seeds_needed_cached.cache_info().hits
+        assert seeds_needed(float(effect), float(delta), float(sd_b), float(sd_c), 0.05, planned_n=10) == direct
+        assert power._seeds_needed_cached.cache_info().hits == hits + 1  # the repeat is not searched again
+        assert seeds_needed(effect, delta, sd_b, sd_c, 0.05, planned_n=20) == power._seeds_needed(
+            effect, delta, sd_b, sd_c, 0.05, planned_n=20)  # another plan is another question
+    assert seeds_needed(0.3, 0.2, 0.0, 0.0, 0.05) == 5
+    assert seeds_needed(float("nan"), 0.2, 1.0, 1.0, 0.05) is None

@@ -8,12 +8,14 @@ fixed). A small MLP (two hidden layers of ``width``) with activation ``relu``, `
 (smooth ReLU, with half-width ``beta``), ``gelu`` or ``swish``. ``shuffle_window`` sets the data
 order: each epoch the examples are shuffled only within consecutive windows of that many
 examples (1 keeps a fixed order; ``train_size`` or more shuffles fully), from the run's ``data``
-stream. The point is the prediction difference between seeds: each run saves its predicted class
-probabilities on the fixed evaluation set.
+stream. ``init_seed`` holds the initialisation fixed: every run starts from the weights of that
+seed instead of its ``init`` stream, so only the data order varies between seeds. The point is
+the prediction difference between seeds: each run saves its predicted class probabilities on the
+fixed evaluation set.
 
-Config (defaults): activation (relu), width (64), beta (1.0), shuffle_window (2000), lr (0.003),
-steps (600), batch_size (50), train_size (2000), eval_size (1000), features (20), classes (4),
-log_every (10), dtype (float32). Metrics: ``loss`` per logged step; final ``eval_loss``,
+Config (defaults): activation (relu), width (64), beta (1.0), shuffle_window (2000), init_seed
+(none), lr (0.003), steps (600), batch_size (50), train_size (2000), eval_size (1000), features
+(20), classes (4), log_every (10), dtype (float32). Metrics: ``loss`` per logged step; final ``eval_loss``,
 ``eval_acc`` and ``train_loss``.
 """
 
@@ -26,7 +28,7 @@ from torch import nn
 
 from trainers.batched import SeedBatch, device_of, dtype_of, fit_classifier, generators
 
-DEFAULTS = {"activation": "relu", "width": 64, "beta": 1.0, "shuffle_window": 2000, "lr": 0.003, "steps": 600,
+DEFAULTS = {"activation": "relu", "width": 64, "beta": 1.0, "shuffle_window": 2000, "init_seed": None, "lr": 0.003, "steps": 600,
             "batch_size": 50, "train_size": 2000, "eval_size": 1000, "features": 20, "classes": 4,
             "log_every": 10, "dtype": "float32"}
 DATA_SEED = 2_010_09931
@@ -85,7 +87,7 @@ def train_batch(config: dict[str, Any], contexts: Sequence[Any]) -> list[dict[st
         return nn.Sequential(nn.Linear(cfg["features"], cfg["width"]), act, nn.Linear(cfg["width"], cfg["width"]),
                              Activation(cfg["activation"], cfg["beta"]), nn.Linear(cfg["width"], cfg["classes"]))
 
-    model = SeedBatch(make, contexts, dtype, device)
+    model = SeedBatch(make, contexts, dtype, device, init_seed=cfg["init_seed"])
     gens = generators(contexts, "data")
     n, batch = cfg["train_size"], cfg["batch_size"]
     per_epoch = max(1, n // batch)

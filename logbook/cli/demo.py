@@ -28,7 +28,9 @@ from logbook.db.runstatus import ACTIVE, FINISHED
 @click.option("--demo-db", type=click.Path(dir_okay=False, path_type=Path), help="Demo database (default .logbook/demo.db).")
 @click.option("--no-tui", is_flag=True, help="Print progress and the verdict instead of opening the terminal app.")
 @click.option("--tiny", is_flag=True, hidden=True, help="A seconds-long version, for tests.")
-def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG001
+@click.option("--without-study", is_flag=True, hidden=True,
+              help="Leave out the variance-study entry (what benchmarks/demo.py compares the demo with).")
+def demo(demo_db: Path | None, no_tui: bool, tiny: bool, without_study: bool) -> None:  # noqa: ARG001
     """Register, run and judge the seed paper's gated-RNN hypothesis on a fresh demo logbook."""
     from sqlmodel import select
 
@@ -61,13 +63,15 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
 
         entry = register(store, str(create_draft(store, spec).id))
         run_ids = enqueue(store, str(entry.id))
-        study_entry, study_runs = register_demo_study(store, tiny)  # where the spread comes from
+        study_entry, study_runs = (None, []) if without_study else register_demo_study(store, tiny)
         seeds = spec.seeds
         batch = max(seeds, 32)  # an arm's seeds, and its variance study's runs, trained together
         click.echo(f"Demo logbook: {path}")
         click.echo(f"Registered “{entry.title}” ({entry.slug}), hash {entry.registration_hash[:16]}…")
         click.echo(f"Running {len(run_ids)} runs: {len(spec.arms)} arms × {seeds} seeds, each arm's seeds trained together.")
-        click.echo(f"Also “{study_entry.title}” ({study_entry.slug}): {len(study_runs)} runs, its variance study included.\n")
+        if study_entry is not None:  # where the spread comes from
+            click.echo(f"Also “{study_entry.title}” ({study_entry.slug}): {len(study_runs)} runs, its variance study included.")
+        click.echo("")
         if not no_tui and sys.stdin.isatty() and sys.stdout.isatty():
             from logbook.engine.queue import ensure_worker
             from logbook.tui.app import run_app
@@ -102,8 +106,9 @@ def demo(demo_db: Path | None, no_tui: bool, tiny: bool) -> None:  # noqa: ARG00
             print_verdict(comparison)
         out = path.parent / "demo-export"
         written = export(store, [str(entry.id)], all_entries=False, verdicts=None, fmt="md", out=out)
-        print_demo_study(store, study_entry.id)
-        written += export(store, [str(study_entry.id)], all_entries=False, verdicts=None, fmt="md", out=out)
+        if study_entry is not None:
+            print_demo_study(store, study_entry.id)
+            written += export(store, [str(study_entry.id)], all_entries=False, verdicts=None, fmt="md", out=out)
         click.echo(f"\nWriteup with figures: {written[0]}")
         click.echo("\n".join(next_steps(path, entry.slug, study_entry.slug, out=out)))
     finally:

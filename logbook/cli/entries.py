@@ -190,7 +190,7 @@ def list_cmd(ctx: click.Context, verdicts: tuple[str, ...], tags: tuple[str, ...
 
     query, (key, descending) = list_query(verdicts, tags, statuses, search, sort, show_all)  # refused before opening
     store = open_store(ctx, "read")
-    rows = select_rows(entry_rows(store), query, key, descending, limit)
+    rows = select_rows(entry_rows(store, run_counts=as_json), query, key, descending, limit)
     if as_json:
         emit_json({"entries": [{k: v for k, v in r.items() if k != "haystack"} for r in rows]})
         return
@@ -257,6 +257,15 @@ def _show_text(d: dict[str, Any]) -> None:
         say("  registered : no (draft)")
     for a in d["amendments"]:
         say(f"  amendment  : {a['at']} {a['field']}: {a['old']!r} -> {a['new']!r} ({a['reason']})")
+    study = d.get("variance_study") or {}
+    if study.get("verdict_holds"):
+        say(f"  seeds vary : {', '.join(study['verdict_varies'])} only; {', '.join(study['verdict_holds'])} held at one "
+            "fixed value (variance_study.verdict_varies)")
+    notes = d.get("studies") or {}
+    if notes.get("variance_warning"):
+        say(f"  warning    : {notes['variance_warning']}")
+    if notes.get("robustness"):
+        say(f"  robustness : {notes['robustness']}")
     if d["runs"]:
         say("  runs       : " + ", ".join(f"{n} {s}" for s, n in d["runs"].items())
             + (f" ({d['slurm_requeues']} automatic Slurm requeues)" if d.get("slurm_requeues") else ""))
@@ -290,13 +299,16 @@ def show(ctx: click.Context, entry: str, show_diff: bool, as_json: bool) -> None
         return
     detail = entry_detail(store, entry)
     if detail.get("registered_at"):
+        from logbook.entries.studies import verdict_notes
         from logbook.entries.states import verdict_state
         from logbook.entries.verdicts import entry_verdict
 
-        # The verdict's labels (exploratory δ, post hoc reading) belong with the entry; read only.
+        # The verdict's labels (exploratory δ, post hoc reading) and what its studies say about it
+        # (the variance warning, the robustness line) belong with the entry; read only.
         judged = entry_verdict(store, entry, cache=False)
         detail = {**detail, "exploratory": judged["exploratory"], "exploratory_reason": judged["exploratory_reason"],
-                  "post_hoc": judged["post_hoc"], "state": verdict_state(judged, detail["status"])}
+                  "post_hoc": judged["post_hoc"], "state": verdict_state(judged, detail["status"]),
+                  "studies": verdict_notes(store, entry)}
     else:
         detail = {**detail, "state": "draft"}
     if as_json:

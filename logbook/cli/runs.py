@@ -6,13 +6,12 @@ import click
 
 from logbook.cli.common import confirm_commands, emit_json, json_option, open_store, say, wait_for_runs, yes_option
 from logbook.cli.slurm import flag_block, settings_for_run, slurm_flags
+from logbook.db.runstatus import DEFAULT_BATCH
 
 slots_option = click.option("--slots-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
                              help="Runs side by side on each GPU.")
 def batch_option(command):  # noqa: ANN001, ANN201
     """--batch K (default: batch) and --no-batch, folded into one ``batch`` argument."""
-    from logbook.engine.queue import DEFAULT_BATCH
-
     command = click.option("--batch", type=click.IntRange(min=1, max=256), default=DEFAULT_BATCH, show_default=True,
                            help="Train up to this many seeds of one arm in one process, where the trainer can "
                                 "(recorded per run as its batch size).")(command)
@@ -111,12 +110,14 @@ def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     store = open_store(ctx, "read")
     info = queue_status(store, entry)
     if entry is not None:
+        from logbook.entries.chain import one_check_per_entry
         from logbook.entries.registry import entry_detail
         from logbook.entries.states import verdict_state
         from logbook.entries.verdicts import entry_verdict
 
-        detail = entry_detail(store, entry)
-        info = {"state": verdict_state(entry_verdict(store, entry, cache=False), detail["status"]), **info}
+        with one_check_per_entry():  # the detail and the verdict both report the chain check
+            detail = entry_detail(store, entry)
+            info = {"state": verdict_state(entry_verdict(store, entry, cache=False), detail["status"]), **info}
     if as_json:
         emit_json(info)
         return

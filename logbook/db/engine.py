@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
@@ -199,6 +200,27 @@ def _script_directory():
     return ScriptDirectory(str(migrations_dir()))
 
 
+_REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|(None))\s*(?:#.*)?$""", re.M)
+
+
+@lru_cache(maxsize=1)
+def declared_head() -> str | None:
+    """The newest revision read from the migration files' ``revision``/``down_revision`` lines,
+    without importing Alembic (about half a second: every CLI verb opens the store); None when
+    the files do not say it plainly (a merge, a computed value, not one head), and the caller
+    asks Alembic."""
+    revisions: dict[str, str | None] = {}
+    for path in sorted((migrations_dir() / "versions").glob("*.py")):
+        found = {name: value for name, value, _none in _REVISION_LINE.findall(path.read_text(encoding="utf-8"))}
+        if "revision" not in found:
+            continue  # __init__.py and helpers
+        if "down_revision" not in found or found["revision"] in revisions:
+            return None
+        revisions[found["revision"]] = found["down_revision"] or None
+    heads = set(revisions) - set(revisions.values())
+    return next(iter(heads)) if len(heads) == 1 else None
+
+
 def head_revision() -> str:
     heads = _script_directory().get_heads()
     if len(heads) != 1:
@@ -268,6 +290,8 @@ def ensure_schema(db_path: Path, journal_mode: str = "wal", *, read_only: bool =
     by a newer version of this program, or (``read_only``) needs an upgrade it cannot be given.
     """
     current, has_tables = read_revision(db_path)
+    if current is not None and current == declared_head():
+        return  # the common case, decided without Alembic
     head = head_revision()
     if current == head:
         return

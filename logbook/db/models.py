@@ -167,7 +167,7 @@ class Run(SQLModel, table=True):
     audit_id: Optional[int] = _fk("audit.id", nullable=True, ondelete="SET NULL")
     seed: int
     seed_origin: str = "planned"  # planned, extra, audit, rerun, variance:<source> (never judged)
-    streams: Optional[dict] = _json(nullable=True)  # stream seeds given explicitly (variance studies)
+    streams: Optional[dict] = _json(nullable=True)  # stream seeds given explicitly (variance studies, held sources)
     status: str = "queued"  # queued, running, succeeded, failed, diverged, crashed, cancelled
     cancel_requested: bool = False  # set by `logbook cancel`; the worker running it stops it
     attempt: int = 1

@@ -153,9 +153,10 @@ def amendment_dict(amendment: Amendment) -> dict[str, Any]:
     }
 
 
-def entry_summary(entry: Hypothesis, counts: Counter | None = None, n_arms: int | None = None,
+def entry_summary(entry: Any, counts: Counter | None = None, n_arms: int | None = None,
                   withdrawn: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The fields `logbook list` shows for one entry (``withdrawn``: when and why, or None)."""
+    """The fields `logbook list` shows for one entry (an entry, or a row of ``SUMMARY_COLUMNS``;
+    ``withdrawn``: when and why, or None)."""
     counts = counts or Counter()
     return {
         "id": entry.id,
@@ -177,8 +178,20 @@ def entry_summary(entry: Hypothesis, counts: Counter | None = None, n_arms: int 
     }
 
 
+SUMMARY_COLUMNS = ("id", "slug", "title", "metric", "goal", "status", "verdict", "seeds_per_arm", "tags",
+                   "registered_at", "registration_hash", "updated_at")  # what entry_summary reads
+
+
+def summary_rows(session: Session) -> list[Any]:
+    """Every entry as a row of only the columns ``entry_summary`` reads (by attribute, as on an
+    entry): no ORM objects, and not the other columns (the source text, the environment, the
+    verdict detail, JSON each), which would cost most of `logbook list` on a large logbook."""
+    columns = [getattr(Hypothesis, name) for name in SUMMARY_COLUMNS]
+    return list(session.exec(select(*columns).order_by(Hypothesis.id)).all())
+
+
 def list_entries(session: Session) -> list[dict[str, Any]]:
-    entries = session.exec(select(Hypothesis).order_by(Hypothesis.id)).all()
+    entries = summary_rows(session)
     counts = run_counts(session)
     arm_counts = dict(
         session.exec(select(Arm.hypothesis_id, func.count()).group_by(Arm.hypothesis_id)).all()

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from logbook.db.engine import Store
@@ -22,18 +23,17 @@ from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_a
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
 from logbook.entries.audit import conclude_ended_audits
 from logbook.entries.chain import link_finished_runs, require_intact
-from logbook.entries.registry import draw_seeds, require_registered
 from logbook.entries.retro import rerun_gaps
 from logbook.entries.withdraw import require_not_withdrawn
+from logbook.entries.seeding import held_streams
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
-from logbook.db.runstatus import ACTIVE, RETRYABLE
+from logbook.db.runstatus import ACTIVE, DEFAULT_BATCH, RETRYABLE  # noqa: F401 (DEFAULT_BATCH: re-exported)
 
 
 
 # Seeds of one arm trained together in one process where the trainer can (train_batch): the
 # built-in trainers take 3-8x less wall time this way (benchmarks/results/seed_batching*.md).
-DEFAULT_BATCH = 32
 
 
 def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor: str = "local",
@@ -42,6 +42,8 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
     ``extra_seeds``, that many new seeds per arm, drawn fresh and the same across arms; they run
     on ``executor`` (local, or slurm with its resolved options). A tampered entry is refused
     (TamperedError)."""
+    from logbook.entries.registry import draw_seeds, require_registered  # parsing entry files: not for `status`
+
     with store.session() as session:
         registered = resolve_entry(session, ref).registered_at is not None
     if registered:
@@ -65,9 +67,10 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
         else:
             plan = [(seed, "planned") for seed in entry.planned_seeds]
         now = utcnow()
+        study = (entry.registered_content or {}).get("variance_study")
         new_runs = [
             Run(arm_id=arm.id, seed=seed, seed_origin=origin, queued_at=now, executor=executor,
-                executor_options=executor_options if executor == "slurm" else None)
+                executor_options=executor_options if executor == "slurm" else None, streams=held_streams(study, seed))
             for seed, origin in plan
             for arm in arms
             if (arm.id, seed) not in have
@@ -141,7 +144,7 @@ def requeue(store: Store, ref: str | None = None, run_id: int | None = None) -> 
         now = utcnow()
         again = [
             Run(arm_id=run.arm_id, seed=run.seed, seed_origin=run.seed_origin, audit_id=run.audit_id, workdir=run.workdir,
-                rerun_of=run.rerun_of, attempt=run.attempt + 1, retry_of=run.id, queued_at=now)
+                rerun_of=run.rerun_of, attempt=run.attempt + 1, retry_of=run.id, queued_at=now, streams=run.streams)
             for run in runs
             if run.id not in retried
         ]
@@ -241,6 +244,13 @@ def entry_progress(store: Store, entry_id: int) -> Counter:
     return Counter(statuses)
 
 
+def status_counts(session: Any) -> Counter:
+    """Runs by status, one per seed and arm (its latest attempt), counted by the database: a
+    logbook of 200,000 runs would otherwise send every row to Python (``logbook status``)."""
+    rows = session.exec(select(Run.status, func.count()).where(latest_attempt()).group_by(Run.status)).all()
+    return Counter({status_: n for status_, n in rows})
+
+
 def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, Any]:
     """Workers with their slots, and runs: all of one entry, or the active and most recent ones."""
     with store.session() as session:
@@ -259,7 +269,7 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
                 query.where(col(Run.status).not_in(ACTIVE)).order_by(col(Run.ended_at).desc()).limit(recent)
             ).all()
             rows = list(active) + list(reversed(done))
-        counts = Counter(session.exec(select(Run.status).where(latest_attempt())).all())
+        counts = status_counts(session)
         open_audits = open_audit_ids(session)
     return {
         "db": str(store.path),

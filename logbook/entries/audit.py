@@ -41,6 +41,7 @@ from logbook.db.queries import arms_of, iso, resolve_entry, runs_of
 from logbook.entries.registry import canonical_json, draw_seeds, sha256_hex
 from logbook.entries.retro import rerun_gaps
 from logbook.entries.withdraw import require_not_withdrawn
+from logbook.entries.seeding import held_streams
 from logbook.errors import InputError, LogbookError
 from logbook.db.paths import runs_dir
 from logbook.stats import welch_seeds_needed
@@ -160,7 +161,8 @@ def start_audit(store: Store, ref: str, n_seeds: int | None = None, *,
         now = utcnow()
         runs = [
             Run(arm_id=arm.id, seed=seed, seed_origin="audit", audit_id=audit.id, queued_at=now,
-                workdir=str(worktree) if worktree else None)
+                workdir=str(worktree) if worktree else None,
+                streams=held_streams((entry.registered_content or {}).get("variance_study"), seed))
             for seed in seeds
             for arm in arms_of(session, entry.id)
         ]
@@ -310,7 +312,7 @@ def start_rerun(store: Store, run_id: int) -> int:
             diff = entry.git_diff if commit == entry.git_commit else None
             workdir = str(checkout(store, entry, commit, diff))
         again = Run(arm_id=arm.id, seed=run.seed, seed_origin="rerun", rerun_of=run.id, audit_id=None,
-                    workdir=workdir, queued_at=utcnow())
+                    workdir=workdir, queued_at=utcnow(), streams=run.streams)
         session.add(again)
         session.commit()
         return again.id

@@ -29,8 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy.engine import Connection
 
@@ -433,11 +435,33 @@ def entry_integrity(store: Store, entry_id: int, *, cached: bool = False) -> Ver
         return verify_entry(conn, entry_id, cached=cached)
 
 
+_ONE_CHECK: ContextVar[dict | None] = ContextVar("one_chain_check", default=None)
+
+
+@contextmanager
+def one_check_per_entry() -> Iterator[None]:
+    """Within this block, ``integrity_fields`` checks each entry's chain once: a view that
+    shows an entry's detail and its verdict (each of which reports the integrity) verifies it
+    once per refresh, not once per part. Outside, every call checks."""
+    token = _ONE_CHECK.set({})
+    try:
+        yield
+    finally:
+        _ONE_CHECK.reset(token)
+
+
 def integrity_fields(store: Store, entry_id: int) -> dict[str, Any]:
     """``integrity`` (verified, TAMPERED or draft), the chain head and what differs, for views."""
+    memo = _ONE_CHECK.get()
+    key = (str(store.path), int(entry_id))
+    if memo is not None and key in memo:
+        return dict(memo[key])
     checked = entry_integrity(store, entry_id, cached=True)
-    return {"integrity": checked.integrity, "chain_head": checked.head,
-            "integrity_findings": [f.to_dict() for f in checked.findings]}
+    fields = {"integrity": checked.integrity, "chain_head": checked.head,
+              "integrity_findings": [f.to_dict() for f in checked.findings]}
+    if memo is not None:
+        memo[key] = fields
+    return dict(fields)
 
 
 def require_intact(store: Store, ref: str) -> None:

@@ -1,15 +1,15 @@
 """The logbook list as plain data, and the one filter and sort grammar the terminal app's `/`
 filter and `logbook list` share.
 
-Rows come from a few grouped queries (no ORM objects: building 10,000 of them costs more than the
-query) and carry the cached verdict, so the list stays fast with tens of thousands of entries.
-A query is words and ``key:value`` pairs, all of which must hold:
+Rows come from a few grouped queries and carry the cached verdict, so the list stays fast with
+tens of thousands of entries. A query is words and ``key:value`` pairs, all of which must hold:
 
 - a plain word matches, case-insensitively, anywhere in the title, slug, metric, hypothesis text,
   notes, arm names, tags or trainer;
-- ``tag:X`` an entry tagged X; ``verdict:X`` an entry in state X (``verdict:X|Y`` either) (see ``entries/states.py``:
-  positive, negative, inconclusive, unjudged, "no results" written ``no-results``, draft,
-  withdrawn); ``status:X`` its stored status (draft, registered, running, concluded);
+- ``tag:X`` an entry tagged X; ``verdict:X`` an entry in state X, ``verdict:X|Y`` in either (the
+  words of ``entries/states.py``: positive, negative, inconclusive, unjudged, "no results"
+  written ``no-results``, draft, withdrawn); ``status:X`` its stored status (draft, registered,
+  running, concluded);
   ``metric:X`` its metric; ``trainer:X`` its trainer's name (``command`` for a command,
   ``none`` for imported results);
 - ``withdrawn:yes`` shows only withdrawn entries, ``withdrawn:any`` every entry; without it
@@ -19,7 +19,6 @@ A query is words and ``key:value`` pairs, all of which must hold:
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -27,8 +26,9 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from logbook.db.engine import Store
+from logbook.db import queries
 from logbook.db.models import Arm, Hypothesis, Run
-from logbook.db.queries import iso, latest_attempt, withdrawals
+from logbook.db.queries import latest_attempt, withdrawals
 from logbook.db.runstatus import ACTIVE, COUNTED_ORIGINS, FINISHED
 from logbook.entries.states import STATES, entry_state
 from logbook.errors import InputError
@@ -51,67 +51,77 @@ def state_word(value: str) -> str:
     return value.replace("-", " ")
 
 
-def entry_rows(store: Store) -> list[dict[str, Any]]:
+def entry_rows(store: Store, *, run_counts: bool = False) -> list[dict[str, Any]]:
     """One row per entry for the list: counts, best effect and interval, state, and ``haystack``,
-    the lower-cased text plain words are looked for in."""
+    the lower-cased text plain words are looked for in. ``run_counts`` adds ``runs``, the seeds
+    per run state (their latest attempt), which `logbook list --json` prints and the app does not
+    need."""
     with store.session() as session:
+        # Plain columns, not ORM objects (building 10,000 of them costs more than the query); times
+        # and the trainer's name come out of SQLite as text, so Python parses no dates or JSON for them.
         entries = session.exec(select(
             Hypothesis.id, Hypothesis.slug, Hypothesis.title, Hypothesis.metric, Hypothesis.goal, Hypothesis.seeds_per_arm,
-            Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, Hypothesis.updated_at,
-            Hypothesis.retrospective, Hypothesis.statement, Hypothesis.notes, Hypothesis.trainer,
-            Hypothesis.registered_at, Hypothesis.registration_hash,
+            Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, _iso(Hypothesis.updated_at),
+            Hypothesis.retrospective, Hypothesis.statement, Hypothesis.notes, _trainer_name(),
+            _iso(Hypothesis.registered_at), Hypothesis.registration_hash,
         ).order_by(Hypothesis.id)).all()
         arm_names: dict[int, list[str]] = {}
         for entry_id, name in session.exec(select(Arm.hypothesis_id, Arm.name).order_by(Arm.hypothesis_id, Arm.position)).all():
             arm_names.setdefault(entry_id, []).append(name)
-        # One pass over the runs (joined through ix_run_arm_id), one seed and arm each (its latest attempt).
-        runs: dict[int, Counter] = {}
-        counted: Counter = Counter()
-        last_run: dict[int, str] = {}
-        for entry_id, status, n, n_counted, last in session.exec(
-                select(Arm.hypothesis_id, Run.status, func.count(),
-                       func.sum(case((col(Run.seed_origin).in_(COUNTED_ORIGINS), 1), else_=0)), func.max(Run.ended_at))
-                .join(Run, Run.arm_id == Arm.id).where(latest_attempt())
-                .group_by(Arm.hypothesis_id, Run.status)).all():
-            runs.setdefault(entry_id, Counter())[status] = n
-            if status in FINISHED:
-                counted[entry_id] += n_counted or 0
-            if last is not None:
-                last_run[entry_id] = max(last_run.get(entry_id, ""), iso(last))
+        # One pass over the runs, grouped by entry in the order of ix_arm_hypothesis_id and joined
+        # through ix_run_arm_id: counted finished seeds (latest attempts), runs queued or running, last end.
+        counted = (col(Run.status).in_(FINISHED)) & (col(Run.seed_origin).in_(COUNTED_ORIGINS)) & latest_attempt()
+        per_entry = {
+            entry_id: (finished or 0, active or 0, last)
+            for entry_id, finished, active, last in session.exec(
+                select(Arm.hypothesis_id, func.sum(case((counted, 1), else_=0)),
+                       func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), _iso(func.max(Run.ended_at)))
+                .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()
+        }
+        counts = queries.run_counts(session) if run_counts else {}
         withdrawn = withdrawals(session)
-    return [_row(e, arm_names.get(e.id, []), runs.get(e.id, Counter()), counted[e.id], last_run.get(e.id),
-                 withdrawn.get(e.id)) for e in entries]
+    rows = [_row(e, arm_names.get(e[0], []), *per_entry.get(e[0], (0, 0, None)), withdrawn.get(e[0])) for e in entries]
+    if run_counts:
+        rows = [{**row, "runs": dict(sorted(counts.get(row["id"], {}).items()))} for row in rows]
+    return rows
 
 
-def _row(e: Any, arms: list[str], runs: Counter, finished: int, last_run: str | None,
+def _iso(column: Any) -> Any:
+    """A stored UTC time as ISO 8601 with a Z, formatted by SQLite (as ``db.queries.iso`` does)."""
+    return func.strftime("%Y-%m-%dT%H:%M:%SZ", column)
+
+
+def _trainer_name() -> Any:
+    """The trainer as one word, read by SQLite: its name, ``command`` for a command, ``none`` for
+    imported results."""
+    return func.coalesce(func.json_extract(Hypothesis.trainer, "$.name"),
+                         case((func.json_extract(Hypothesis.trainer, "$.command").is_not(None), "command"), else_="none"))
+
+
+def _row(e: Any, arms: list[str], finished: int, active: int, last_run: str | None,
          withdrawal: dict[str, Any] | None = None) -> dict[str, Any]:
-    detail = e.verdict_detail or {}
-    comparisons = detail.get("comparisons") or []
+    (entry_id, slug, title, metric, goal, seeds, verdict, detail, status, tags, updated_at, retrospective, statement, notes,
+     trainer, registered_at, registration_hash) = e
+    comparisons = (detail or {}).get("comparisons") or []
     best = max(comparisons, key=lambda c: _finite(c.get("effect"), -math.inf), default=None)
-    trainer = trainer_name(e.trainer or {})
     withdrawn = withdrawal is not None  # `logbook withdraw` (entries/withdraw.py); hidden unless asked for
-    state = entry_state(status=e.status, verdict=e.verdict, finished=finished, withdrawn=withdrawn)
-    tags = [str(t) for t in (e.tags or [])]
-    text = " ".join([e.title, e.slug, e.metric, e.statement or "", e.notes or "", *arms, *tags, trainer,
-                     "retrospective" if e.retrospective else ""])
+    tags = [str(t) for t in (tags or [])]
+    text = " ".join([title, slug, metric, statement or "", notes or "", *arms, *tags, trainer,
+                     "retrospective" if retrospective else ""])
     return {
-        "id": e.id, "slug": e.slug, "title": e.title, "metric": e.metric, "goal": e.goal, "arms": len(arms),
-        "arm_names": arms, "seeds": e.seeds_per_arm, "done": finished, "planned": len(arms) * e.seeds_per_arm,
-        "active": sum(runs.get(s, 0) for s in ACTIVE), "runs": dict(sorted(runs.items())),
+        "id": entry_id, "slug": slug, "title": title, "metric": metric, "goal": goal, "arms": len(arms),
+        "arm_names": arms, "seeds": seeds, "done": finished, "planned": len(arms) * seeds, "active": active,
         "effect": None if best is None else best.get("effect"),
         "ci_low": None if best is None else best.get("ci_low"),
         "ci_high": None if best is None else best.get("ci_high"),
-        "verdict": e.verdict, "verdict_computed_at": detail.get("computed_at"), "state": state, "status": e.status,
-        "tags": tags, "trainer": trainer, "withdrawn": withdrawn, "withdrawal": withdrawal, "retrospective": bool(e.retrospective),
-        "last_activity": max(filter(None, (iso(e.updated_at), last_run)), default=None), "last_run": last_run,
-        "registered_at": iso(e.registered_at), "registration_hash": e.registration_hash, "updated_at": iso(e.updated_at),
+        "verdict": verdict, "verdict_computed_at": (detail or {}).get("computed_at"),
+        "state": entry_state(status=status, verdict=verdict, finished=finished, withdrawn=withdrawn), "status": status,
+        "tags": tags, "trainer": trainer, "withdrawn": withdrawn, "withdrawal": withdrawal,
+        "retrospective": bool(retrospective),
+        "last_activity": max(filter(None, (updated_at, last_run)), default=None), "last_run": last_run,
+        "registered_at": registered_at, "registration_hash": registration_hash, "updated_at": updated_at,
         "haystack": text.lower(),
     }
-
-
-def trainer_name(trainer: dict[str, Any]) -> str:
-    """The trainer as one word: its name, ``command`` for a command, ``none`` for imported results."""
-    return str(trainer.get("name") or ("command" if trainer.get("command") else "none"))
 
 
 def _finite(value: Any, default: float) -> float:

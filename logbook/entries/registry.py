@@ -11,8 +11,9 @@ What the registration hash covers, as canonical JSON (keys sorted, no spaces, UT
 ``planned_seeds``, ``trainer``, ``arms`` (name, role, config, in file order), ``baseline``, ``tags``, ``deterministic``, ``notes``, ``git`` (in_repo, commit, branch, dirty,
 diff_sha256, untracked) and ``registered_at`` (ISO 8601, UTC); and ``min_effect_source`` when δ
 was derived from a pilot (its slug and registration hash, sd multiple, pooled sd, degrees of freedom);
-and, only when the entry has them, ``variance_study`` (sources, seeds, verdict_varies, fixed_seed,
-group_seeds) and ``robustness`` (a follow-up's link to the entry it tests and its settings).
+and, only when the entry has them, ``variance_study`` (sources, seeds, trainer_varies,
+verdict_varies, verdict_holds if declared, fixed_seed, group_seeds) and ``robustness`` (a
+follow-up's link to the entry it tests and its settings).
 
 One file (about 400 lines) because drafts, registration and amendments share one rule: what the registered content is and how it is hashed; splitting them would put that rule in two places.
 """
@@ -78,7 +79,14 @@ def _unique_slug(session: Session, title: str) -> str:
 
 
 def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
-    """Add a validated hypothesis as a draft entry with its arms, in one transaction."""
+    """Add a validated hypothesis as a draft entry with its arms, in one transaction. A variance
+    study not yet checked against its trainer (``logbook new`` checks before opening the store;
+    the app's new entry does not) is checked here."""
+    study = spec.variance_study
+    if study and "trainer_varies" not in study:
+        from logbook.entries.studies import check_study
+
+        study = check_study(study, spec.trainer.to_dict(), spec.source_path or "variance_study")
     with store.session(write=True) as session:
         entry = Hypothesis(
             slug=_unique_slug(session, spec.title),
@@ -98,7 +106,7 @@ def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
             notes=spec.notes,
             source_path=spec.source_path,
             source_text=spec.source_text,
-            variance_study=spec.variance_study,
+            variance_study=study,
         )
         session.add(entry)
         session.flush()

@@ -255,6 +255,9 @@ class VarianceStudy(Strict):
     sources: Annotated[list[Literal["init", "data", "noise", "split"]], Field(
         min_length=1, max_length=4, description="expected a list of init, data, noise, split")]
     seeds: Annotated[StrictInt, Field(ge=2, le=MAX_SEEDS, description=f"expected a whole number of seeds from 2 to {MAX_SEEDS}")]
+    verdict_varies: Annotated[list[Literal["init", "data", "noise", "split"]], Field(
+        min_length=1, max_length=4,
+        description="expected the sources the verdict's own seeds vary (default: all the trainer varies); the others are held")] | None = None
 
 
 ArmConfig = Annotated[dict[str, Any] | None, Field(description="expected a mapping of config keys to values")]

@@ -29,6 +29,20 @@ def derive_streams(seed: int) -> dict[str, int]:
     return {name: int(child.generate_state(1)[0]) for name, child in zip(STREAMS, children)}
 
 
+def held_streams(study: dict[str, Any] | None, seed: int) -> dict[str, int] | None:
+    """The streams of a verdict run (planned, extra or audit seed) of an entry whose variance
+    study declares ``verdict_holds``: the sources the verdict's seeds do not vary, as a script
+    with a hard-coded data seed would not. Those streams come from the study's fixed seed, the
+    varied ones and the global seed from ``seed``. None when nothing is held (the usual case:
+    every stream derives from the run's seed)."""
+    held = (study or {}).get("verdict_holds")
+    if not held or "fixed_seed" not in study:
+        return None
+    fixed = derive_streams(int(study["fixed_seed"]))
+    own = derive_streams(seed)
+    return {**{name: fixed[name] if name in held else own[name] for name in STREAMS}, "global": seed}
+
+
 def determinism_env(deterministic: bool, seed: int) -> dict[str, str]:
     """Environment variables a run needs before its process starts."""
     env = {"PYTHONHASHSEED": str(seed % 2**32)}

@@ -34,7 +34,7 @@ from sqlmodel import col, select
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, utcnow
 from logbook.db.queries import arms_of, resolve_entry, runs_of
-from logbook.entries.seeding import derive_streams
+from logbook.entries.seeding import STREAMS, derive_streams
 from logbook.errors import InputError
 from logbook.stats import family_verdicts
 from logbook.stats.churn import prediction_difference, top1_churn, within_arm
@@ -58,18 +58,26 @@ def trainer_sources(trainer: dict[str, Any]) -> list[str] | None:
 
 def check_study(study: dict[str, Any] | None, trainer: dict[str, Any], label: str) -> dict[str, Any] | None:
     """Refuse (InputError, exit 2) a study on a source the entry's trainer cannot vary. Returns the
-    study with ``verdict_varies``: the sources the verdict's own seeds vary (what it declares)."""
-    if not study:
+    study with ``trainer_varies`` (what the trainer declares) and ``verdict_varies``: the sources
+    the verdict's own seeds vary (all the trainer's, or the file's ``verdict_varies``, which must
+    be among them); with the latter also ``verdict_holds``: the sources the planned runs hold at
+    the study's fixed seed. A study checked already is returned as it is."""
+    if not study or "trainer_varies" in study:
         return study
     declared = declared_by_spec(trainer)
     name = trainer.get("name") or "command"
     if declared is None:
         raise InputError(f"{label}: variance_study: expected a trainer that loads, to ask which sources it varies; {name!r} does not")
-    missing = [s for s in study["sources"] if s not in declared]
-    if missing:
-        raise InputError(f"{label}: variance_study.sources: trainer {name!r} cannot vary {', '.join(missing)}; "
-                         f"expected sources it declares in VARIES ({', '.join(declared) or 'none'})")
-    return {**study, "verdict_varies": declared}
+    for field in ("sources", "verdict_varies"):
+        missing = [s for s in study.get(field) or () if s not in declared]
+        if missing:
+            raise InputError(f"{label}: variance_study.{field}: trainer {name!r} cannot vary {', '.join(missing)}; "
+                             f"expected sources it declares in VARIES ({', '.join(declared) or 'none'})")
+    if study.get("verdict_varies") is None:
+        return {**study, "trainer_varies": declared, "verdict_varies": declared}
+    varied = [s for s in STREAMS if s in study["verdict_varies"]]
+    return {**study, "trainer_varies": declared, "verdict_varies": varied,
+            "verdict_holds": [s for s in STREAMS if s not in varied]}
 
 
 def registered_study(entry: Hypothesis) -> dict[str, Any] | None:

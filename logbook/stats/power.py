@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy import special
@@ -105,6 +106,31 @@ def seeds_needed(
     effect: float, delta: float, sd_b: float, sd_c: float, alpha: float, *, planned_n: int | None = None,
     power: float = 0.8, minimum: int = 5,
 ) -> int | None:
+    """``_seeds_needed`` (below), remembered for exactly these inputs: views recompute the same
+    verdicts on every refresh, and the search costs more than the rest of a verdict without a
+    bootstrap. Keyed by the exact values (no rounding: an answer never depends on the cache)."""
+    return _seeds_needed_cached(float(effect), float(delta), float(sd_b), float(sd_c), float(alpha),
+                                None if planned_n is None else int(planned_n), float(power), int(minimum))
+
+
+@lru_cache(maxsize=65536)
+def _seeds_needed_cached(effect: float, delta: float, sd_b: float, sd_c: float, alpha: float, planned_n: int | None,
+                         power: float, minimum: int) -> int | None:
+    return _seeds_needed(effect, delta, sd_b, sd_c, alpha, planned_n=planned_n, power=power, minimum=minimum)
+
+
+@lru_cache(maxsize=64)
+def _grid(minimum: int) -> np.ndarray:
+    """The geometric grid of seed counts ``_seeds_needed`` scans first (read-only)."""
+    grid = np.unique(np.geomspace(minimum, MAX_SEEDS, 32).round().astype(int))
+    grid.setflags(write=False)
+    return grid
+
+
+def _seeds_needed(
+    effect: float, delta: float, sd_b: float, sd_c: float, alpha: float, *, planned_n: int | None = None,
+    power: float = 0.8, minimum: int = 5,
+) -> int | None:
     """The smallest ``n`` seeds per arm (at least ``minimum``) at which ``settle_probability``
     reaches ``power``, or None when no number up to ``MAX_SEEDS`` does: a true effect at (or very
     near) δ is never settled with probability 0.8, since the estimate then falls short of δ about
@@ -118,7 +144,7 @@ def seeds_needed(
     n0 = planned_n or minimum
     if sd_b**2 + sd_c**2 == 0:
         return minimum if effect != delta else None
-    grid = np.unique(np.geomspace(minimum, MAX_SEEDS, 32).round().astype(int))
+    grid = _grid(minimum)
     ok = _settle_probabilities(effect, delta, sd_b, sd_c, grid, alpha, n0) >= power
     if not ok.any():
         return None

@@ -19,6 +19,7 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Audit, Hypothesis, MetricPoint, Run
 from logbook.db.queries import iso, open_audit_ids, runs_of, seed_shown
 from logbook.entries.provenance import describe_tree
+from logbook.entries.chain import one_check_per_entry
 from logbook.entries.registry import entry_detail
 from logbook.db.runstatus import FINISHED
 from logbook.entries.verdicts import COUNTED_ORIGINS, entry_verdict
@@ -28,8 +29,9 @@ from logbook.export.escape import terminal, terminal_data
 def entry_view(store: Store, entry_id: int) -> dict[str, Any]:
     """Everything the entry screen shows; computes (and caches) the verdict."""
     ref = str(entry_id)
-    detail = entry_detail(store, ref)
-    verdict = entry_verdict(store, ref, cache=not store.read_only)
+    with one_check_per_entry():  # the detail and the verdict both report the chain check
+        detail = entry_detail(store, ref)
+        verdict = entry_verdict(store, ref, cache=not store.read_only)
     with store.session() as session:
         pairs = runs_of(session, entry_id)
         open_audits = open_audit_ids(session)

@@ -20,7 +20,8 @@ def _finite(x: Any) -> bool:
 
 def variance_bars(report: dict[str, Any], width: int = BAR_WIDTH) -> Text:
     """Per arm and source, a bar as long as the sd due to that source alone (all bars on one
-    scale), the interval's upper end marked ┤, then sd [low, high] and the share of the total."""
+    scale), the interval's upper end marked ┤, then sd [low, high], the share of the total and,
+    for classifiers that saved predictions, the top-1 churn between that group's models."""
     text = Text(f"where the spread comes from: sd of {report['metric']} per source alone "
                 f"({report['seeds']} runs each, 95% bootstrap interval)\n", style="bold")
     top = max([r["sd_high"] for g in report["arms"].values() for r in g.values() if _finite(r["sd_high"])] or [0.0])
@@ -33,10 +34,12 @@ def variance_bars(report: dict[str, Any], width: int = BAR_WIDTH) -> Text:
             if length < marker <= width:
                 cells[marker - 1] = "┤"
             style = "magenta" if source == "all" else ("cyan" if source in report["matter"] else "dim cyan")
-            share = f"{r['share']:.0%}" if _finite(r["share"]) and source != "all" else ""
+            share = f" {r['share']:.0%}" if _finite(r["share"]) and source != "all" else ""
             text.append(f"  {source:<6} ")
             text.append("".join(cells), style=style)
-            text.append(f" {figure(r['sd'], 3)} [{figure(r['sd_low'], 3)}, {figure(r['sd_high'], 3)}] {share}\n")
+            churn = (r.get("churn") or {}).get("churn")
+            text.append(f" {figure(r['sd'], 3)} [{figure(r['sd_low'], 3)}, {figure(r['sd_high'], 3)}]{share}")
+            text.append(f" churn {churn:.0%}\n" if _finite(churn) else "\n")
     if report["pending"]:
         text.append(f"{report['pending']} runs of the study have not finished\n", style="yellow")
     if report.get("warning"):
@@ -50,7 +53,7 @@ def robustness_table(report: dict[str, Any]) -> Text:
     text.append(report["summary"] + "\n", style="bold green" if report["robust"] else "bold yellow")
     for row in report["settings"]:
         text.append(f"  {row['label'][:16]:<16} {row['candidate'][:10]:<10} ")
-        text.append_text(badge(row["verdict"] or "pending"))
+        text.append_text(badge(row["verdict"] or "no results"))  # a state word of entries/states.py
         text.append(f" {figure(row['effect'])} [{figure(row['ci_low'])}, {figure(row['ci_high'])}]\n")
     return text
 
