@@ -10,7 +10,7 @@ without the bulk call (file stores, servers) are asked per run, which is linear 
 Large imports read histories in worker processes (each with its own MLflow client, returning
 plain arrays, never MLflow objects), a few chunks ahead of the writer and consumed in run order:
 building MLflow's Python objects is most of an import's CPU. ``LOGBOOK_IMPORT_WORKERS`` sets how
-many (default ``min(CPUs, 4)``; 1 reads in this process) and ``LOGBOOK_IMPORT_PARALLEL_MIN_RUNS``
+many (default 1: read in this process) and ``LOGBOOK_IMPORT_PARALLEL_MIN_RUNS``
 from how many runs on (default 200; smaller imports are not worth starting processes for).
 
 Fields for --arm-by / --seed-by: ``params.NAME``, ``tags.NAME``, ``run_name``. The git commit comes
@@ -116,10 +116,15 @@ def read_runs(options: ImportOptions) -> Iterator[SourceRun]:
 
 
 def history_workers() -> int:
-    """Reader processes for histories: ``LOGBOOK_IMPORT_WORKERS``, else one per CPU up to 4."""
+    """Reader processes for histories: ``LOGBOOK_IMPORT_WORKERS``, else 1 (read in this process).
+
+    Readers are opt-in: on the 2-core machine they were measured on, two readers cost more CPU
+    (each starts its own interpreter and MLflow) and more wall time than reading in this process
+    (benchmarks/results/imports.md); where idle cores exist, ``LOGBOOK_IMPORT_WORKERS=4`` spreads
+    MLflow's per-point work over them."""
     text = os.environ.get(WORKERS_ENV, "").strip()
     if not text:
-        return min(os.cpu_count() or 1, 4)
+        return 1
     try:
         return max(1, int(text))
     except ValueError:
