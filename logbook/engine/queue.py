@@ -21,11 +21,9 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
 from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_audit_ids, resolve_entry, seed_shown
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
-from logbook.entries.audit import conclude_ended_audits
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.retro import rerun_gaps
 from logbook.entries.withdraw import require_not_withdrawn
-from logbook.entries.seeding import held_streams
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
 from logbook.db.runstatus import ACTIVE, DEFAULT_BATCH, RETRYABLE  # noqa: F401 (DEFAULT_BATCH: re-exported)
@@ -43,6 +41,7 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
     on ``executor`` (local, or slurm with its resolved options). A tampered entry is refused
     (TamperedError)."""
     from logbook.entries.registry import draw_seeds, require_registered  # parsing entry files: not for `status`
+    from logbook.entries.seeding import held_streams  # numpy: not for `status`
 
     with store.session() as session:
         registered = resolve_entry(session, ref).registered_at is not None
@@ -122,6 +121,9 @@ def cancel(store: Store, ref: str | None = None, run_id: int | None = None) -> d
             subprocess.run(["scancel", *sorted(set(on_slurm))], capture_output=True, timeout=120, check=False)
         audited = {run.arm_id for run in runs if run.audit_id is not None and run.status == "cancelled"}
         entry_ids = set(session.exec(select(Arm.hypothesis_id).where(col(Arm.id).in_(audited))).all()) if audited else set()
+    if entry_ids:  # statistics and scipy come with audits: not for `status`, which imports this module
+        from logbook.entries.audit import conclude_ended_audits
+
     for entry_id in sorted(entry_ids):  # an audit whose last runs were cancelled before they started ends here
         conclude_ended_audits(store, entry_id)
     return dict(counts)
