@@ -277,10 +277,10 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
         else:
             active = session.exec(query.where(col(Run.status).in_(ACTIVE)).order_by(Run.id)).all()
             # the recent ids from the run table alone, then only those joined to their arm and entry
-            recent_ids = select(Run.id).where(col(Run.status).not_in(ACTIVE)).order_by(col(Run.ended_at).desc()).limit(recent)
-            done = session.exec(
-                query.where(col(Run.id).in_(recent_ids.scalar_subquery())).order_by(col(Run.ended_at).desc())
-            ).all()
+            # (runs that ended at the same time in the order they were queued, in both queries)
+            newest = (col(Run.ended_at).desc(), col(Run.id))
+            recent_ids = select(Run.id).where(col(Run.status).not_in(ACTIVE)).order_by(*newest).limit(recent)
+            done = session.exec(query.where(col(Run.id).in_(recent_ids.scalar_subquery())).order_by(*newest)).all()
             rows = list(active) + list(reversed(done))
         counts = status_counts(session)
         open_audits = open_audit_ids(session)
