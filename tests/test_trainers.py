@@ -16,7 +16,7 @@ import torch
 from logbook.engine.plugins import load_trainer, trainer_names
 from logbook.entries.seeding import derive_streams
 from trainers import digits, irreproducibility, seq_gating
-from trainers.batched import SeedBatch
+from trainers.batched import SeedBatch, sample_all_batches, sample_batches
 from trainers.protocol import RunContext
 
 
@@ -128,6 +128,45 @@ def test_gradient_clipping_is_per_seed(tmp_path):
         assert norms[k] == pytest.approx(float(reference))
         clipped = torch.sqrt(sum(p.grad[k].pow(2).sum() for p in model.params.values()))
         assert float(clipped) == pytest.approx(min(1.0, float(reference)), rel=1e-5)
+
+
+def test_the_hand_batched_cnn_is_each_seeds_own_cnn(tmp_path):
+    """digits' grouped-convolution forward against each seed's nn.Module forward: outputs and gradients."""
+    batch = contexts([5, 6, 7], tmp_path)
+    model = SeedBatch(lambda: digits.CNN(4), batch, torch.float64, torch.device("cpu"), forward=digits.batched_cnn)
+    x = torch.rand(3, 11, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    weights = torch.randn(3, 11, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    out = model(x)
+    (out * weights).sum().backward()
+    assert out.shape == (3, 11, 10)
+    for k, ctx in enumerate(batch):
+        torch.manual_seed(int(ctx.streams["init"]))
+        alone = digits.CNN(4).double()
+        expected = alone(x[k], None)
+        (expected * weights[k]).sum().backward()
+        assert torch.allclose(out[k], expected, rtol=0, atol=1e-12)
+        for name, parameter in alone.named_parameters():
+            assert torch.allclose(model.params[name][k], parameter.detach(), rtol=0, atol=0)
+            assert torch.allclose(model.params[name].grad[k], parameter.grad, rtol=0, atol=1e-12), name
+
+
+def test_a_runs_batches_drawn_at_once_equal_the_batches_drawn_step_by_step():
+    at_once = sample_all_batches([torch.Generator().manual_seed(s) for s in (4, 9)], 1297, 64, 30)
+    gens = [torch.Generator().manual_seed(s) for s in (4, 9)]
+    by_step = torch.stack([sample_batches(gens, 1297, 64) for _ in range(30)])
+    assert at_once.shape == (30, 2, 64) and torch.equal(at_once, by_step)
+
+
+def test_the_batched_cnn_trains_under_deterministic_algorithms(tmp_path):
+    """A run asking for determinism switches torch to deterministic kernels; the CNN's must exist on CPU."""
+    module, config, _ = TINY["digits cnn"]
+    plain = module.train_batch(config, contexts([2, 3], tmp_path))
+    torch.use_deterministic_algorithms(True)
+    try:
+        strict = module.train_batch(config, contexts([2, 3], tmp_path))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert strict == plain
 
 
 def test_built_in_trainers_are_entry_points():

@@ -114,9 +114,14 @@ async def settled(pilot, timeout: float = 10.0) -> None:
     raise AssertionError("the filter never settled")
 
 
-async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db):
+async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db, monkeypatch):
     from textual.widgets import DataTable
 
+    from logbook.tui.screens import logbook as list_screen
+
+    # A debounce far above the time a keystroke takes even on a loaded machine, so "fewer filters
+    # than keystrokes" tests the debounce and not the machine's speed.
+    monkeypatch.setattr(list_screen, "DEBOUNCE_S", 1.0)
     app = make_app(logbook_db)
     async with app.run_test(size=(120, 40)) as pilot:
         table = await loaded(pilot, "#entries", 3)

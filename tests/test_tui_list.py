@@ -166,13 +166,13 @@ async def test_refresh_keeps_the_cursor_on_its_row(cli, tmp_path, logbook_db):
         queue_runs(logbook_db, 1, "gated", 3)
         await pilot.press("Q")
         queue = await loaded(pilot, "#active", 3)
-        await pilot.press("end")  # the last row
+        await pilot.press("end")  # the last row (the queue lists the runs that ended last under the active ones)
         last = queue.coordinate_to_cell_key((queue.cursor_row, 0)).row_key.value
-        assert queue.cursor_row == queue.row_count - 1
-        before = queue.row_count
-        queue_runs(logbook_db, 1, "baseline", 2)  # two more rows
+        rows = queue.row_count
+        assert queue.cursor_row == rows - 1
+        queue_runs(logbook_db, 1, "baseline", 2)  # listed before it
         app.screen.load()
-        await loaded(pilot, "#active", before + 2)
+        await loaded(pilot, "#active", rows + 2)
         assert queue.coordinate_to_cell_key((queue.cursor_row, 0)).row_key.value == last
         await pilot.press("home")
         assert queue.cursor_row == 0

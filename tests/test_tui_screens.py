@@ -361,3 +361,15 @@ def test_snapshot_new_entry_review(snap_compare, logbook_db, size):
         pilot.app.screen.query_one(".hint").update("file: hypothesis.yaml")  # not the test's own temporary path
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_import_dialog(snap_compare, logbook_db, size):
+    """The import dialog (`i` on the list): every field of `logbook import` and the preview line, at
+    both sizes, before anything is read or written."""
+    async def run_before(pilot) -> None:
+        await loaded(pilot, "#entries", 3)
+        await pilot.press("i")
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "ImportScreen")
+
+    assert snap_compare(make_app(logbook_db), terminal_size=size, run_before=run_before)

@@ -47,10 +47,16 @@ class SeedBatch:
     """K copies of one architecture, each initialised from its own seed, trained together.
 
     ``init_seed`` initialises every copy from that one seed instead of its ``init`` stream, for
-    configs that hold the initialisation fixed (the init source is then inert)."""
+    configs that hold the initialisation fixed (the init source is then inert).
+
+    ``forward``, when given, is a hand-batched forward pass ``forward(params, *inputs)`` over the
+    stacked parameters (leading dimension K) that the model's own ``forward`` would compute seed by
+    seed; it replaces ``vmap`` where vmap's batching rules are slow (the CNN's convolutions).
+    """
 
     def __init__(self, make_model: Callable[[], nn.Module], contexts: Sequence[Any], dtype: torch.dtype,
-                 device: torch.device, init_seed: int | None = None):
+                 device: torch.device, init_seed: int | None = None,
+                 forward: Callable[..., torch.Tensor] | None = None):
         models = []
         for ctx in contexts:
             torch.manual_seed(int(ctx.streams["init"]) if init_seed is None else int(init_seed))
@@ -60,9 +66,12 @@ class SeedBatch:
         self.buffers = {k: v.detach().to(device) for k, v in buffers.items()}
         self.base = copy.deepcopy(models[0]).to("meta")
         self.k = len(models)
+        self.forward = forward
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Run every seed's model on its own slice of each input (leading dimension K)."""
+        if self.forward is not None:
+            return self.forward(self.params, *inputs)
 
         def one(params, buffers, *args):  # noqa: ANN001, ANN202
             return functional_call(self.base, (params, buffers), args)
@@ -98,6 +107,16 @@ def report_losses(contexts: Sequence[Any], step: int, **metrics: torch.Tensor) -
 def sample_batches(gens: Sequence[torch.Generator], n: int, batch: int) -> torch.Tensor:
     """Indices [K, batch] drawn with replacement, each seed from its own generator."""
     return torch.stack([torch.randint(0, n, (batch,), generator=g) for g in gens])
+
+
+def sample_all_batches(gens: Sequence[torch.Generator], n: int, batch: int, steps: int) -> torch.Tensor:
+    """Indices [steps, K, batch] for a whole run, drawn once per seed instead of once per step.
+
+    A generator's draws form one stream, so row ``t`` equals what ``sample_batches`` would draw
+    at step ``t`` (the tests check it); the training loop then indexes instead of calling each
+    seed's generator every step.
+    """
+    return torch.stack([torch.randint(0, n, (steps, batch), generator=g) for g in gens], dim=1)
 
 
 def fit_classifier(

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from trainers.batched import SeedBatch, device_of, dtype_of, fit_classifier, generators, sample_batches
+from trainers.batched import SeedBatch, device_of, dtype_of, fit_classifier, generators, sample_all_batches
 
 DEFAULTS = {"model": "mlp", "hidden": 64, "channels": 8, "dropout": 0.1, "lr": 0.003, "steps": 300, "batch_size": 64,
             "log_every": 10, "dtype": "float32"}
@@ -52,10 +52,30 @@ class CNN(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.head = nn.Linear(channels * 16, 10)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # mask unused: no dropout
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # no dropout: no mask
         h = torch.relu(self.conv1(x.view(-1, 1, 8, 8)))
         h = nn.functional.max_pool2d(torch.relu(self.conv2(h)), 2)
         return self.head(h.flatten(1))
+
+
+def batched_cnn(params: dict[str, torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """K seeds' CNNs at once: ``CNN.forward`` per seed, on stacked parameters, without vmap.
+
+    The K seeds sit side by side on the channel axis ([B, K·C, 8, 8]) and each convolution is one
+    grouped convolution (``groups=K``: seed s's filters see only seed s's channels); the head is
+    one batched matrix product. Activations are channels-last (the seeds' channels adjacent in
+    memory), where oneDNN's grouped kernels and max-pooling are several times faster on CPU than on
+    planes. ReLU is applied after max-pooling, which gives the same values and gradients (max and
+    ReLU are both monotone) on a quarter of the elements. x: [K, B, 64].
+    """
+    k, batch = x.shape[0], x.shape[1]
+    w1, w2 = params["conv1.weight"], params["conv2.weight"]
+    channels = w1.shape[1]
+    h = x.transpose(0, 1).reshape(batch, k, 8, 8).contiguous(memory_format=torch.channels_last)
+    h = torch.relu(nn.functional.conv2d(h, w1.flatten(0, 1), params["conv1.bias"].flatten(), padding=1, groups=k))
+    h = nn.functional.conv2d(h, w2.flatten(0, 1), params["conv2.bias"].flatten(), padding=1, groups=k)
+    h = torch.relu(nn.functional.max_pool2d(h, 2)).reshape(batch, k, channels * 16).transpose(0, 1)
+    return torch.baddbmm(params["head.bias"].unsqueeze(1), h, params["head.weight"].transpose(1, 2))
 
 
 def train_batch(config: dict[str, Any], contexts: Sequence[Any]) -> list[dict[str, float]]:
@@ -64,21 +84,24 @@ def train_batch(config: dict[str, Any], contexts: Sequence[Any]) -> list[dict[st
         raise ValueError(f"model: expected mlp or cnn, got {cfg['model']!r}")
     dtype, device = dtype_of(cfg), device_of(contexts)
     data = tuple(t.to(device) for t in dataset(dtype))
-    make = (lambda: MLP(cfg["hidden"])) if cfg["model"] == "mlp" else (lambda: CNN(cfg["channels"]))
-    model = SeedBatch(make, contexts, dtype, device)
+    if cfg["model"] == "mlp":
+        model = SeedBatch(lambda: MLP(cfg["hidden"]), contexts, dtype, device)
+    else:
+        model = SeedBatch(lambda: CNN(cfg["channels"]), contexts, dtype, device, forward=batched_cnn)
     order_gens, noise_gens = generators(contexts, "data"), generators(contexts, "noise")
-    width = cfg["hidden"] if cfg["model"] == "mlp" else 1
-    keep = 1.0 - float(cfg["dropout"]) if cfg["model"] == "mlp" else 1.0
+    width, keep = cfg["hidden"], 1.0 - float(cfg["dropout"])
 
-    def masks(batch: int, training: bool) -> tuple[torch.Tensor]:
+    def masks(batch: int, training: bool) -> tuple[torch.Tensor, ...]:
+        if cfg["model"] == "cnn":
+            return ()
         if not training or keep >= 1.0:
             return (torch.ones(len(contexts), batch, width, dtype=dtype, device=device),)
         drawn = torch.stack([(torch.rand(batch, width, generator=g, dtype=torch.float64) < keep) for g in noise_gens])
         return ((drawn.to(dtype) / keep).to(device),)
 
+    orders = sample_all_batches(order_gens, data[0].shape[0], cfg["batch_size"], cfg["steps"]).to(device)
     return fit_classifier(
-        model, contexts, data, steps=cfg["steps"], lr=cfg["lr"],
-        order=lambda step: sample_batches(order_gens, data[0].shape[0], cfg["batch_size"]).to(device),
+        model, contexts, data, steps=cfg["steps"], lr=cfg["lr"], order=lambda step: orders[step],
         masks=masks, log_every=cfg["log_every"])
 
 

@@ -8,25 +8,25 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from logbook.tui.messages import ActionFinished, ImportPreviewed
 
-FIELDS = [
-    ("kind", "source kind: mlflow, tensorboard, wandb or csv"),
-    ("location", "location: tracking URI, log folder, wandb folder, or table file"),
-    ("experiment", "experiment (MLflow) or project (W&B); empty for others"),
-    ("arm_by", "arm field: params.model, config.model, a column, or '{arm}_seed{seed}'"),
-    ("seed_by", "seed field: params.seed, config.seed, a column, or the placeholder"),
-    ("metric", "metric, e.g. val_loss"),
-    ("reduce", "reduce: last (default), min, max, mean-last-K"),
-    ("baseline", "baseline arm"),
-    ("delta", "δ in metric units (required: no automatic δ for an import)"),
-    ("title", "title (optional; default built from the metric and arms)"),
-    ("command", "rerun command for audits (optional): placeholders {seed} and the arm's config keys"),
-    ("lower_is_better", "lower is better? y or n"),
+FIELDS = [  # (name, label, placeholder): one line each, so the form fits 80×24
+    ("kind", "source", "mlflow, tensorboard, wandb or csv"),
+    ("location", "location", "tracking URI, log or wandb folder, table"),
+    ("experiment", "experiment", "MLflow experiment or W&B project"),
+    ("arm_by", "arm by", "params.x, config.x, column or pattern"),
+    ("seed_by", "seed by", "params.seed, a column or the pattern"),
+    ("metric", "metric", "e.g. val_loss"),
+    ("reduce", "reduce", "last (default), min, max or mean-last-K"),
+    ("baseline", "baseline", "the baseline arm"),
+    ("delta", "δ", "required, in metric units"),
+    ("title", "title", "optional"),
+    ("command", "command", "optional: rerun command with {seed}"),
+    ("lower_is_better", "lower better", "y or n"),
 ]
 
 
@@ -59,15 +59,18 @@ class ImportScreen(ModalScreen[int | None]):
         self.previewed: dict[str, Any] | None = None  # values, options and data of the last preview
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="modal"):
+        with VerticalScroll(classes="modal", id="import-form"):
             yield Label("Import runs from another tracker (retrospective)", classes="card-title")
-            for name, placeholder in FIELDS:
-                yield Input(value=self.prefill.get(name, ""), placeholder=placeholder, id=f"import-{name}")
-            yield Static("Enter on the last field shows the arms and seeds found; nothing is written yet.",
-                         id="import-preview", markup=False)
+            yield Static("Enter: next · on the last: preview, again: import · Esc: cancel",
+                         classes="hint", markup=False)
+            for name, label, placeholder in FIELDS:
+                with Horizontal(classes="import-row"):
+                    yield Label(label, classes="field-label")
+                    yield Input(value=self.prefill.get(name, ""), placeholder=placeholder, id=f"import-{name}")
+            yield Static("Nothing is read or written until the preview.", id="import-preview", markup=False)
 
     def values(self) -> dict[str, str]:
-        return {name: self.query_one(f"#import-{name}", Input).value for name, _ in FIELDS}
+        return {name: self.query_one(f"#import-{name}", Input).value for name, _, _ in FIELDS}
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         inputs = list(self.query(Input))
