@@ -5,17 +5,19 @@ when asked: neither verb reads them), then runs each command as a user would, a 
 ``python -m logbook`` process each time:
 - cold-ish: the database file's pages dropped from the page cache first (``posix_fadvise``
   DONTNEED; the interpreter and libraries stay cached, as they are on a machine in use);
-- warm: the same command again, median of ``--repeat``.
+- warm: the same command again, median of ``--repeat``;
+- with ``--old-src DIR``, the same commands with another checkout's code (old and new in one run).
 The floor is ``python -m logbook --version``: starting the interpreter and the CLI, no database.
 The machine's load average is recorded with the table: this machine is shared.
 
-Run: .venv/bin/python benchmarks/cli_speed.py [--entries 10000] [--repeat 7]
+Run: .venv/bin/python benchmarks/cli_speed.py [--entries 10000] [--repeat 5] [--db BUILT.db] [--old-src DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,10 +49,37 @@ def drop_cached(path: Path) -> None:
                 os.close(fd)
 
 
-def timed(db: Path, args: list[str]) -> tuple[float, str]:
+def timed(db: Path, args: list[str], src: Path | None = None) -> tuple[float, float, str]:
+    """One `python -m logbook --db DB ARGS` process: its wall time, its CPU time (user + system,
+    which contention on a shared machine inflates far less than the wall time) and its stdout.
+    ``src`` runs another checkout's ``logbook`` package (put first on the path) with this interpreter."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src) + os.pathsep + env.get("PYTHONPATH", "")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "logbook", "--db", str(db), *args], capture_output=True, text=True, check=True)
-    return time.perf_counter() - start, out.stdout
+    out = subprocess.run([sys.executable, "-m", "logbook", "--db", str(db), *args], capture_output=True, text=True,
+                         check=True, env=env, cwd=db.parent)  # not the checkout: its folder would come first on the path
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, out.stdout
+
+
+def measure(db: Path, command: list[str], repeat: int, src: Path | None) -> dict[str, float]:
+    """Median wall and CPU time, warm (``repeat`` runs) and cold-ish (2 runs after dropping the file's pages)."""
+    timed(db, command, src)  # the interpreter's own files cached, bytecode written
+    cold = []
+    for _ in range(2):
+        drop_cached(db)
+        cold.append(timed(db, command, src)[0])
+    warm = [timed(db, command, src) for _ in range(repeat)]
+    return {"wall": statistics.median(w for w, _, _ in warm), "cpu": statistics.median(c for _, c, _ in warm),
+            "cold": statistics.median(cold), "lines": len(warm[-1][2].splitlines())}
+
+
+def cell(m: dict[str, float]) -> str:
+    return f"{m['wall'] * 1000:.0f} ms wall, {m['cpu'] * 1000:.0f} ms CPU (cold-ish {m['cold'] * 1000:.0f} ms wall)"
 
 
 def main() -> None:
@@ -58,33 +87,46 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--runs-per-arm", type=int, default=10)
     parser.add_argument("--points-per-run", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--db", type=Path, help="Time this logbook (built by benchmarks/tui.py) instead of building one.")
+    parser.add_argument("--old-src", type=Path,
+                        help="A folder holding the old code's `logbook` package (e.g. `git archive main | tar -x -C DIR`),"
+                             " timed on the same file beside this checkout's.")
     parser.add_argument("--name", default="cli_speed")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "big.db"
-        built = build(db, args.entries, args.runs_per_arm, args.points_per_run)
+        db = args.db or Path(tmp) / "big.db"
+        built = None if args.db else build(db, args.entries, args.runs_per_arm, args.points_per_run)
         load_before = os.getloadavg()[0]
         for label, command in COMMANDS.items():
-            timed(db, command)  # the interpreter's own files cached, bytecode written
-            cold = []
-            for _ in range(3):
-                drop_cached(db)
-                cold.append(timed(db, command)[0])
-            warm = [timed(db, command)[0] for _ in range(args.repeat)]
-            lines = len(timed(db, command)[1].splitlines())
-            rows.append([label, f"{lines} lines out", f"median {statistics.median(warm) * 1000:.0f} ms warm",
-                         f"cold-ish median {statistics.median(cold) * 1000:.0f} ms (3); warm min {min(warm) * 1000:.0f} ms,"
-                         f" max {max(warm) * 1000:.0f} ms ({args.repeat})"])
+            new = measure(db, command, args.repeat, None)
+            row = [label, f"{new['lines']} lines", cell(new)]
+            if args.old_src:
+                old = measure(db, command, args.repeat, args.old_src)
+                row += [f"{old['lines']} lines", cell(old), f"{old['cpu'] / new['cpu']:.1f}× CPU, {old['wall'] / new['wall']:.1f}× wall"]
+            rows.append(row)
         load_after = os.getloadavg()[0]
-    record(args.name, f"CLI verbs on a {args.entries:,}-entry logbook (new process each)",
-           ["command", "output", "result", "detail"], rows,
-           [f"Logbook: {args.entries:,} entries, {built['runs']:,} runs, {built['points']:,} metric points"
-            " (benchmarks/tui.py's builder). Goal: status and list ≤ 300 ms.",
-            f"Load average (1 min) {load_before:.1f} before, {load_after:.1f} after, on "
-            f"{os.cpu_count()} CPUs shared with other work: absolute times are inflated by that much contention.",
+        size = (f"{built['runs']:,} runs, {built['points']:,} metric points" if built
+                else f"{_count(db, 'run'):,} runs, {_count(db, 'metric_point'):,} metric points")
+    header = ["command", "output (new)", "new: median of warm runs"]
+    if args.old_src:
+        header += ["output (old)", "old: median of warm runs", "old / new"]
+    record(args.name, f"CLI verbs on a {args.entries:,}-entry logbook (a new process each)", header, rows,
+           [f"Logbook: {args.entries:,} entries, {size} (benchmarks/tui.py's builder). Goal: status and list ≤ 300 ms.",
+            f"Warm: median of {args.repeat} runs; cold-ish: median of 2 runs after dropping the database file's pages from"
+            " the page cache. CPU: user + system time of the child process. Old: the code in --old-src (the branch point),"
+            " run with the same interpreter and libraries on the same file, in the same run.",
+            f"Load average (1 min) {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs shared with"
+            " other work: wall times are inflated by that contention; CPU times much less.",
             "Command: .venv/bin/python benchmarks/cli_speed.py " + " ".join(sys.argv[1:])])
+
+
+def _count(db: Path, table: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 if __name__ == "__main__":

@@ -154,3 +154,51 @@ def test_query_grammar_in_unit():
     assert parse_sort("activity") == ("last_activity", True) and parse_sort("EFFECT:asc") == ("effect", False)
     with pytest.raises(InputError, match="filter: withdrawn: expected one of yes, no, any, got 'maybe'"):
         parse_query("withdrawn:maybe")
+
+
+def listed_ids(out: str) -> list[int]:
+    """The ids of the text list's rows (not its header or its closing note)."""
+    return [int(line.split()[0]) for line in out.splitlines()[1:] if line.split()[0].isdigit()]
+
+
+def test_list_prints_a_page_and_says_what_it_left_out(cli, listed_db, monkeypatch):
+    """Without --limit the text list prints a page: the newest entries in the default order, the
+    first ones in any other; --limit 0 prints all, and --json always lists every entry."""
+    from logbook.cli import entries
+
+    monkeypatch.setattr(entries, "LIST_PAGE", 2)
+    out = cli("list").out
+    assert listed_ids(out) == [3, 4]
+    assert out.splitlines()[-1] == "… 2 older entries not shown: use --limit N, or --limit 0 for all"
+    out = cli("list", "--sort", "id:desc").out
+    assert listed_ids(out) == [4, 3] and out.splitlines()[-1].startswith("… 2 more entries not shown")
+    assert listed_ids(cli("list", "--sort", "effect").out) == [2, 1]  # a filtered path: every row is read, then paged
+    out = cli("list", "--verdict", "negative", "--verdict", "positive").out
+    assert listed_ids(out) == [1, 2] and "not shown" not in out
+    out = cli("list", "--limit", "0").out
+    assert listed_ids(out) == [1, 2, 3, 4] and "not shown" not in out
+    assert listed_ids(cli("list", "--limit", "3").out) == [1, 2, 3]
+    assert ids(cli) == [1, 2, 3, 4]
+    # a withdrawn entry is left out of the page and of the count, unless asked for
+    assert cli("withdraw", "4", "--reason", "a duplicate").code == 0
+    out = cli("list").out
+    assert listed_ids(out) == [2, 3] and out.splitlines()[-1].startswith("… 1 older entries not shown")
+    assert listed_ids(cli("list", "--all").out) == [3, 4]
+    assert listed_ids(cli("list", "--search", "withdrawn:yes").out) == [4]
+
+
+def test_rows_of_some_entries_are_those_of_the_full_list(listed_db):
+    """entry_rows(ids=...) reads only those entries, with the same counts, state and haystack."""
+    from logbook.db.engine import open_store
+    from logbook.entries.listing import entry_rows, newest_ids
+
+    store = open_store(listed_db, mode="read")
+    try:
+        every = {row["id"]: row for row in entry_rows(store, run_counts=True)}
+        some = entry_rows(store, run_counts=True, ids=[1, 4])
+        assert [row["id"] for row in some] == [1, 4]
+        assert all(row == every[row["id"]] for row in some)
+        assert newest_ids(store, 2) == ([3, 4], 4)
+        assert newest_ids(store, 2, withdrawn="yes") == ([], 0)
+    finally:
+        store.dispose()

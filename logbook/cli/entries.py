@@ -42,6 +42,8 @@ def init(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"logbook ready at {store.path} (schema {info['schema_revision']}, {store.journal_mode} journal)")
 
 
+LIST_PAGE = 50  # entries `logbook list` prints without --limit: a screenful, fast on any logbook
+
 EXAMPLES_HELP = "Print a packaged, commented example entry file (without NAME: list them)."
 
 
@@ -179,18 +181,32 @@ def withdraw(ctx: click.Context, entry: str, reason: str, as_json: bool) -> None
 @click.option("--sort", "sort", default="id", metavar="FIELD[:asc|desc]",
               help="id, title, state, effect, seeds, metric, arms, status or activity; effect, seeds and activity "
                    "start descending.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N entries.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help=f"At most N entries; 0 for all. Without it the text list shows a page of {LIST_PAGE} (the newest, "
+                   "in the default order) and --json shows all.")
 @click.option("--all", "show_all", is_flag=True, help="Include withdrawn entries.")
 @json_option
 @click.pass_context
 def list_cmd(ctx: click.Context, verdicts: tuple[str, ...], tags: tuple[str, ...], statuses: tuple[str, ...], search: str,
              sort: str, limit: int | None, show_all: bool, as_json: bool) -> None:
     """List entries, filtered and sorted with the terminal app's grammar."""
-    from logbook.entries.listing import entry_rows, list_query, select_rows
+    from logbook.entries.listing import entry_rows, list_query, newest_ids, select_rows
 
     query, (key, descending) = list_query(verdicts, tags, statuses, search, sort, show_all)  # refused before opening
     store = open_store(ctx, "read")
-    rows = select_rows(entry_rows(store, run_counts=as_json), query, key, descending, limit)
+    more = 0
+    if limit is None and not as_json:  # a page: the newest in the default order, else the first
+        newest_first = key == "id" and not descending
+        if newest_first and not query.words and not query.conditions:  # read only the page's entries
+            ids, shown = newest_ids(store, LIST_PAGE, withdrawn=query.withdrawn)
+            rows = entry_rows(store, ids=ids)
+        else:
+            rows = select_rows(entry_rows(store), query, key, descending)
+            shown = len(rows)
+            rows = rows[-LIST_PAGE:] if newest_first else rows[:LIST_PAGE]
+        more = shown - len(rows)
+    else:
+        rows = select_rows(entry_rows(store, run_counts=as_json), query, key, descending, limit or None)
     if as_json:
         emit_json({"entries": [{k: v for k, v in r.items() if k != "haystack"} for r in rows]})
         return
@@ -207,6 +223,9 @@ def list_cmd(ctx: click.Context, verdicts: tuple[str, ...], tags: tuple[str, ...
             f"{row['id']:>4}  {row['state']:<12}  {row['status']:<10}  {str(row['done']) + '/' + str(row['planned']):>9}  "
             f"{(row['metric'] + ' ' + arrow):<14}  {row['title']}"
         )
+    if more:
+        which = "older" if key == "id" and not descending else "more"
+        click.echo(f"… {more:,} {which} entries not shown: use --limit N, or --limit 0 for all")
 
 
 def _show_text(d: dict[str, Any]) -> None:

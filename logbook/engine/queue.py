@@ -14,18 +14,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import exists, func
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
 from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_audit_ids, resolve_entry, seed_shown
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
-from logbook.entries.audit import conclude_ended_audits
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.retro import rerun_gaps
 from logbook.entries.withdraw import require_not_withdrawn
-from logbook.entries.seeding import held_streams
 from logbook.errors import InputError
 from logbook.db.paths import WORKER_LOCK_SUFFIX, runs_dir
 from logbook.db.runstatus import ACTIVE, DEFAULT_BATCH, RETRYABLE  # noqa: F401 (DEFAULT_BATCH: re-exported)
@@ -43,6 +42,7 @@ def enqueue(store: Store, ref: str, extra_seeds: int | None = None, *, executor:
     on ``executor`` (local, or slurm with its resolved options). A tampered entry is refused
     (TamperedError)."""
     from logbook.entries.registry import draw_seeds, require_registered  # parsing entry files: not for `status`
+    from logbook.entries.seeding import held_streams  # numpy: not for `status`
 
     with store.session() as session:
         registered = resolve_entry(session, ref).registered_at is not None
@@ -122,6 +122,9 @@ def cancel(store: Store, ref: str | None = None, run_id: int | None = None) -> d
             subprocess.run(["scancel", *sorted(set(on_slurm))], capture_output=True, timeout=120, check=False)
         audited = {run.arm_id for run in runs if run.audit_id is not None and run.status == "cancelled"}
         entry_ids = set(session.exec(select(Arm.hypothesis_id).where(col(Arm.id).in_(audited))).all()) if audited else set()
+    if entry_ids:  # statistics and scipy come with audits: not for `status`, which imports this module
+        from logbook.entries.audit import conclude_ended_audits
+
     for entry_id in sorted(entry_ids):  # an audit whose last runs were cancelled before they started ends here
         conclude_ended_audits(store, entry_id)
     return dict(counts)
@@ -246,9 +249,17 @@ def entry_progress(store: Store, entry_id: int) -> Counter:
 
 def status_counts(session: Any) -> Counter:
     """Runs by status, one per seed and arm (its latest attempt), counted by the database: a
-    logbook of 200,000 runs would otherwise send every row to Python (``logbook status``)."""
-    rows = session.exec(select(Run.status, func.count()).where(latest_attempt()).group_by(Run.status)).all()
-    return Counter({status_: n for status_, n in rows})
+    logbook of 200,000 runs would otherwise send every row to Python (``logbook status``).
+
+    Only a run that ended without a usable value (``RETRYABLE``) is ever retried, by a run of the
+    same arm (``requeue``): the other statuses are counted off ``ix_run_status_queued_at`` alone,
+    and the retryable ones looked up through ``ix_run_arm_id``, so no query reads the whole table
+    (``latest_attempt()`` does: ``retry_of`` has no index)."""
+    retry = aliased(Run)
+    retried = exists().where(retry.arm_id == Run.arm_id, retry.retry_of == Run.id)
+    plain = select(Run.status, func.count()).where(col(Run.status).not_in(RETRYABLE)).group_by(Run.status)
+    latest = select(Run.status, func.count()).where(col(Run.status).in_(RETRYABLE), ~retried).group_by(Run.status)
+    return Counter({status_: n for query in (plain, latest) for status_, n in session.exec(query).all()})
 
 
 def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, Any]:
@@ -265,9 +276,11 @@ def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, 
             rows = session.exec(query.where(Hypothesis.id == entry.id).order_by(Run.id)).all()
         else:
             active = session.exec(query.where(col(Run.status).in_(ACTIVE)).order_by(Run.id)).all()
-            done = session.exec(
-                query.where(col(Run.status).not_in(ACTIVE)).order_by(col(Run.ended_at).desc()).limit(recent)
-            ).all()
+            # the recent ids from the run table alone, then only those joined to their arm and entry
+            # (runs that ended at the same time in the order they were queued, in both queries)
+            newest = (col(Run.ended_at).desc(), col(Run.id))
+            recent_ids = select(Run.id).where(col(Run.status).not_in(ACTIVE)).order_by(*newest).limit(recent)
+            done = session.exec(query.where(col(Run.id).in_(recent_ids.scalar_subquery())).order_by(*newest)).all()
             rows = list(active) + list(reversed(done))
         counts = status_counts(session)
         open_audits = open_audit_ids(session)

@@ -51,22 +51,23 @@ def state_word(value: str) -> str:
     return value.replace("-", " ")
 
 
-def entry_rows(store: Store, *, run_counts: bool = False) -> list[dict[str, Any]]:
+def entry_rows(store: Store, *, run_counts: bool = False, ids: list[int] | None = None) -> list[dict[str, Any]]:
     """One row per entry for the list: counts, best effect and interval, state, and ``haystack``,
     the lower-cased text plain words are looked for in. ``run_counts`` adds ``runs``, the seeds
     per run state (their latest attempt), which `logbook list --json` prints and the app does not
-    need."""
+    need. ``ids`` restricts the rows (and every query behind them) to those entries."""
     with store.session() as session:
         # Plain columns, not ORM objects (building 10,000 of them costs more than the query); times
         # and the trainer's name come out of SQLite as text, so Python parses no dates or JSON for them.
-        entries = session.exec(select(
+        entries = session.exec(_only(Hypothesis.id, ids, select(
             Hypothesis.id, Hypothesis.slug, Hypothesis.title, Hypothesis.metric, Hypothesis.goal, Hypothesis.seeds_per_arm,
             Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, _iso(Hypothesis.updated_at),
             Hypothesis.retrospective, Hypothesis.statement, Hypothesis.notes, _trainer_name(),
             _iso(Hypothesis.registered_at), Hypothesis.registration_hash,
-        ).order_by(Hypothesis.id)).all()
+        )).order_by(Hypothesis.id)).all()
         arm_names: dict[int, list[str]] = {}
-        for entry_id, name in session.exec(select(Arm.hypothesis_id, Arm.name).order_by(Arm.hypothesis_id, Arm.position)).all():
+        arms = _only(Arm.hypothesis_id, ids, select(Arm.hypothesis_id, Arm.name))
+        for entry_id, name in session.exec(arms.order_by(Arm.hypothesis_id, Arm.position)).all():
             arm_names.setdefault(entry_id, []).append(name)
         # One pass over the runs, grouped by entry in the order of ix_arm_hypothesis_id and joined
         # through ix_run_arm_id: counted finished seeds (latest attempts), runs queued or running, last end.
@@ -76,14 +77,42 @@ def entry_rows(store: Store, *, run_counts: bool = False) -> list[dict[str, Any]
             for entry_id, finished, active, last in session.exec(
                 select(Arm.hypothesis_id, func.sum(case((counted, 1), else_=0)),
                        func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), _iso(func.max(Run.ended_at)))
-                .join(Run, Run.arm_id == Arm.id).group_by(Arm.hypothesis_id)).all()
+                .join(Run, Run.arm_id == Arm.id).where(*_only_ids(Arm.hypothesis_id, ids)).group_by(Arm.hypothesis_id)).all()
         }
-        counts = queries.run_counts(session) if run_counts else {}
-        withdrawn = withdrawals(session)
+        counts = queries.run_counts(session, ids) if run_counts else {}
+        withdrawn = withdrawals(session, ids)
     rows = [_row(e, arm_names.get(e[0], []), *per_entry.get(e[0], (0, 0, None)), withdrawn.get(e[0])) for e in entries]
     if run_counts:
         rows = [{**row, "runs": dict(sorted(counts.get(row["id"], {}).items()))} for row in rows]
     return rows
+
+
+def _only_ids(column: Any, ids: list[int] | None) -> tuple[Any, ...]:
+    """The condition ``column IN ids`` (none when ``ids`` is None: every entry)."""
+    return () if ids is None else (col(column).in_(ids),)
+
+
+def _only(column: Any, ids: list[int] | None, query: Any) -> Any:
+    return query.where(*_only_ids(column, ids))
+
+
+def newest_ids(store: Store, count: int, *, withdrawn: str = "no") -> tuple[list[int], int]:
+    """The ids of the ``count`` newest entries shown under ``withdrawn`` (``no``, ``yes``, ``any``,
+    as in a query), oldest first, and how many entries are shown in all: what `logbook list`
+    prints by default, found from the ids and the withdrawals alone, without reading the other
+    entries."""
+    with store.session() as session:
+        hidden = set(withdrawals(session))
+        total = session.exec(select(func.count()).select_from(Hypothesis)).one()
+        if withdrawn == "yes":
+            return sorted(hidden)[-count:], len(hidden)
+        if withdrawn == "any":
+            newest = session.exec(select(Hypothesis.id).order_by(col(Hypothesis.id).desc()).limit(count)).all()
+            return sorted(newest), total
+        newest = session.exec(
+            select(Hypothesis.id).where(col(Hypothesis.id).not_in(hidden)).order_by(col(Hypothesis.id).desc()).limit(count)
+        ).all()
+        return sorted(newest), total - len(hidden)
 
 
 def _iso(column: Any) -> Any:
