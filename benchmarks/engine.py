@@ -34,8 +34,8 @@ def logbook(db: Path, *args: str, env: dict | None = None) -> str:
     return out.stdout
 
 
-def entry(folder: Path, db: Path, name: str, trainer: str, arms: dict, seeds: int) -> str:
-    lines = [f"title: {name}", "hypothesis: benchmark", "metric: score", "goal: maximize", "min_effect: 0",
+def entry(folder: Path, db: Path, name: str, trainer: str, arms: dict, seeds: int, metric: str = "score") -> str:
+    lines = [f"title: {name}", "hypothesis: benchmark", f"metric: {metric}", "goal: maximize", "min_effect: 0",
              f"seeds: {seeds}", f"trainer: {trainer}", "arms:"]
     lines += [f"  {arm}: {json.dumps(cfg)}" for arm, cfg in arms.items()]
     path = folder / f"{name}.yaml"
@@ -53,6 +53,7 @@ LAUNCH_CASES = {  # label -> (trainer line in the entry file, arm config)
     "command trainer (`echo score=0`)": ('\n  command: "echo score=0"\n  metrics:\n    score: "score=([0-9.]+)"', {}),
     "built-in digits, 1 step": ("digits", {"steps": 1, "log_every": 1}),
 }
+METRICS = {"digits": "eval_acc"}  # the metric each case's trainer reports (a run without it fails)
 LAUNCHERS = {"spawn": "new interpreter per run (old)", "fork": "pre-started launch server (new)"}
 
 
@@ -66,7 +67,8 @@ def launch_overhead(folder: Path, env: dict, seeds: int = 10, only: str | None =
         medians = {}
         for launcher in LAUNCHERS:
             db = folder / f"launch-{i}-{launcher}.db"
-            slug = entry(folder, db, f"launch{i}{launcher}", trainer, {"a": config, "b": config}, seeds=seeds)
+            slug = entry(folder, db, f"launch{i}{launcher}", trainer, {"a": config, "b": config}, seeds=seeds,
+                         metric=METRICS.get(trainer, "score"))
             logbook(db, "run", slug, "--no-worker", "--yes")
             start = time.perf_counter()
             logbook(db, "worker", "--once", "--cpu-slots", "1", env={**env, "LOGBOOK_LAUNCHER": launcher})
