@@ -341,15 +341,22 @@ def amend(store: Store, ref: str, field: str, raw_value: str, reason: str) -> Am
             setattr(entry, column, new)
             if field == "min_effect":
                 entry.min_effect_source = None  # the live δ is now the amended number
-        amendment = Amendment(hypothesis_id=entry.id, field=field, old_value=old, new_value=new, reason=reason.strip())
-        entry.updated_at = utcnow()
-        session.add(entry)
-        session.add(amendment)
-        session.flush()
-        link_amendment(session.connection(), entry.id, amendment.id)
-        session.commit()
-        session.refresh(amendment)
-        return amendment
+        return record_amendment(session, entry, field, old, new, reason)
+
+
+def record_amendment(session: Session, entry: Hypothesis, field: str, old: Any, new: Any, reason: str) -> Amendment:
+    """Append a dated amendment of ``entry`` and link it into the entry's hash chain, committed in
+    one transaction: the one way any amendment (a changed field, an added arm, a withdrawal) is
+    written."""
+    amendment = Amendment(hypothesis_id=entry.id, field=field, old_value=old, new_value=new, reason=reason.strip())
+    entry.updated_at = utcnow()
+    session.add(entry)
+    session.add(amendment)
+    session.flush()
+    link_amendment(session.connection(), entry.id, amendment.id)
+    session.commit()
+    session.refresh(amendment)
+    return amendment
 
 
 def _min_effect_source(entry: Hypothesis) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from logbook.db.engine import Store
-from logbook.db.models import Amendment, Hypothesis, utcnow
+from logbook.db.models import Amendment, Hypothesis
 from logbook.db.queries import WITHDRAWN, amendments_of, resolve_entry, withdrawal
-from logbook.entries.chain import link_amendment
+from logbook.entries.registry import record_amendment
 from logbook.errors import InputError
 
 
@@ -32,16 +32,7 @@ def withdraw(store: Store, ref: str, reason: str) -> Amendment:
         if earlier is not None:
             raise InputError(f"ENTRY: {entry.slug}: already withdrawn at {earlier['at']} ({earlier['reason']}); "
                              "expected an entry that is not withdrawn")
-        amendment = Amendment(hypothesis_id=entry.id, field=WITHDRAWN, old_value=False, new_value=True,
-                              reason=reason.strip())
-        entry.updated_at = utcnow()
-        session.add(entry)
-        session.add(amendment)
-        session.flush()
-        link_amendment(session.connection(), entry.id, amendment.id)
-        session.commit()
-        session.refresh(amendment)
-        return amendment
+        return record_amendment(session, entry, WITHDRAWN, False, True, reason)
 
 
 def require_not_withdrawn(session: Session, entry: Hypothesis, doing: str) -> None:
