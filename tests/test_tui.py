@@ -110,6 +110,15 @@ async def loaded(pilot, selector: str, rows: int = 1, timeout: float = 10.0):
     raise AssertionError(f"{selector} never got {rows} rows")
 
 
+async def open_entry(pilot, entry_id: int = 1, rows: int = 12):
+    """From the loaded logbook list, open entry ``entry_id`` and wait for its ``rows`` runs."""
+    from logbook.tui.screens.entry import EntryScreen
+
+    await loaded(pilot, "#entries", 3)
+    pilot.app.push_screen(EntryScreen(entry_id))
+    return await loaded(pilot, "#runs", rows)
+
+
 async def settled(pilot, timeout: float = 10.0) -> None:
     """Wait until the logbook screen shows the result of its current sort and filter."""
     deadline = time.monotonic() + timeout
@@ -164,13 +173,9 @@ async def test_logbook_screen_lists_filters_sorts_and_opens(logbook_db, monkeypa
 
 
 async def test_entry_screen_shows_card_verdict_distribution_and_runs(logbook_db):
-    from logbook.tui.screens.entry import EntryScreen
-
     app = make_app(logbook_db)
     async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, "#entries", 3)
-        app.push_screen(EntryScreen(1))
-        runs = await loaded(pilot, "#runs", 12)
+        runs = await open_entry(pilot)
         screen = app.screen
         card = str(screen.query_one("#card").render())
         assert "registered 2026-05-04T03:02:01Z at outside git" in card and "δ = 0.01" in card
@@ -202,17 +207,13 @@ async def test_entry_screen_shows_card_verdict_distribution_and_runs(logbook_db)
 
 
 async def test_entry_card_says_tampered_when_the_record_differs(logbook_db):
-    from logbook.tui.screens.entry import EntryScreen
-
     con = sqlite3.connect(logbook_db)
     con.execute("UPDATE hypothesis SET min_effect = 0.5 WHERE id = 1")  # an amendable column, changed without an amendment
     con.commit()
     con.close()
     app = make_app(logbook_db)
     async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, "#entries", 3)
-        app.push_screen(EntryScreen(1))
-        await loaded(pilot, "#runs", 12)
+        await open_entry(pilot)
         card = str(app.screen.query_one("#card").render())
         assert "TAMPERED" in card and "verified" not in card
         assert "hypothesis 1: min_effect: changed" in card
@@ -220,14 +221,10 @@ async def test_entry_card_says_tampered_when_the_record_differs(logbook_db):
 
 async def test_entry_actions_queue_cancel_and_amend(logbook_db, monkeypatch):
     from logbook.engine import queue
-    from logbook.tui.screens.entry import EntryScreen
-
     monkeypatch.setattr(queue, "ensure_worker", lambda store, **_: None)  # queue only: no worker in this test
     app = make_app(logbook_db)
     async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, "#entries", 3)
-        app.push_screen(EntryScreen(1))
-        await loaded(pilot, "#runs", 12)
+        await open_entry(pilot)
         await pilot.press("plus")
         await pilot.press(*"2", "enter")
         await pilot.pause(0.5)
@@ -354,9 +351,7 @@ async def test_entry_screen_shows_an_audit_beside_the_original(logbook_db):
     con.close()
     app = make_app(logbook_db)
     async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, "#entries", 3)
-        app.push_screen(EntryScreen(1))
-        await loaded(pilot, "#runs", 12)
+        await open_entry(pilot)
         text = str(app.screen.query_one("#audits").render())
         assert "audit 1: refuted · 12 seeds per arm" in text
         # lower is better here: an improvement of 0.03 is a change of −0.03, as in the verdict's sentence

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import EXAMPLE_YAML, link_runs
-from tests.test_tui import FIXED_TIME, loaded, logbook_db, make_app  # noqa: F401 (logbook_db is a fixture)
+from tests.test_tui import FIXED_TIME, loaded, logbook_db, make_app, open_entry  # noqa: F401 (logbook_db is a fixture)
 
 
 def insert_run(db, arm_id: int, seed: int, origin: str, status: str, *, started_at: str | None = None,
@@ -44,14 +44,6 @@ async def until(pilot, check, timeout: float = 10.0) -> None:
         if check():
             return
     raise AssertionError("the app never got there")
-
-
-async def open_entry(pilot, entry_id: int = 1, rows: int = 12):
-    from logbook.tui.screens.entry import EntryScreen
-
-    await loaded(pilot, "#entries", 3)
-    pilot.app.push_screen(EntryScreen(entry_id))
-    return await loaded(pilot, "#runs", rows)
 
 
 # ---- the entry screen --------------------------------------------------------------------------
