@@ -14,8 +14,8 @@ measured as wall time, CPU time (user + system) and peak resident memory (``ru_m
   with the square of the store (815 s for 1,000 runs when last measured).
 - "curves": one bulk history call per chunk of runs (``--reduce min``), read in the importing
   process (``LOGBOOK_IMPORT_WORKERS=1``), on both.
-- "curves, N reader processes": the same calls made by N worker processes (the default for stores
-  of 200 runs or more: ``min(CPUs, 4)`` workers), on the full-size store.
+- "curves, N reader processes": the same calls made by N worker processes (N = ``min(CPUs, 4)``; by
+  default an import of 200 runs or more starts one per idle core), on the full-size store.
 - "last values": ``--reduce last --no-curves``, MLflow's latest value per run from the run listing.
 - "curves, file store": per-run history calls on the file store the SQLite one was migrated from,
   in the importing process; "curves, file store, N reader processes": the same in N workers.
@@ -188,6 +188,7 @@ def main() -> None:
         modes = (["per-run history", "curves"] if runs == quarter else
                  ["curves", PARALLEL, "last values", "curves, file store", f"curves, file store, {WORKERS} reader processes"])
         for mode in modes:
+            before = os.getloadavg()[0]
             # measured from a fresh child, so its children's ru_maxrss is this import's peak alone
             probe = subprocess.run([sys.executable, __file__, "--measure", str(store), "--mode", mode],
                                    capture_output=True, text=True)
@@ -196,13 +197,13 @@ def main() -> None:
             wall, cpu, peak, added = json.loads(probe.stdout.strip().splitlines()[-1])
             points = runs * args.steps
             rows.append([f"{runs:,}", f"{args.steps:,}", mode, f"{added:,}", f"{wall:.1f}", f"{cpu:.1f}",
-                         f"{points / cpu:,.0f}", f"{peak:.0f}",
+                         f"{points / cpu:,.0f}", f"{peak:.0f}", f"{before:.1f}",
                          f"{built['wall']:.0f} / {built['cpu']:.0f} ({built['builders']} builders)"])
     end = os.getloadavg()
     record(
         "imports", "Importing an MLflow store (`logbook import mlflow`)",
         ["runs", "steps per run", "import", "runs imported", "wall (s)", "CPU (s)", "points / CPU s", "peak RSS (MiB)",
-         "store build wall / CPU (s)"],
+         "load before", "store build wall / CPU (s)"],
         rows,
         ["Goal: 1,000 runs × 1,000 steps in under a minute, streamed (bounded memory).",
          f"Load average (`uptime`) at the start ({started} UTC): {load[0]:.1f} (1 min), {load[1]:.1f} (5 min); at the end: "
@@ -214,13 +215,15 @@ def main() -> None:
          "(each call searches the metric's rows of every run: quadratic in the store's size).",
          "\"curves\": `--reduce min`, one `get_metric_history_bulk` call per 50 runs, in the importing process "
          "(`LOGBOOK_IMPORT_WORKERS=1`); every point stored.",
-         f"\"{PARALLEL}\": the same calls made by {WORKERS} worker processes (the default from 200 runs on), "
+         f"\"{PARALLEL}\": the same calls made by {WORKERS} worker processes (by default an import of 200 runs or more starts one per idle core: "
+         "CPUs less the one-minute load average), "
          "each with its own MLflow client, sending back arrays; at most two chunks per worker in flight.",
          "\"last values\": `--reduce last --no-curves`, MLflow's latest value per run from the run listing, no history.",
          "\"curves, file store\": the file store, asked per run (linear there), in the importing process; "
          "with reader processes: the same calls in the workers.",
          "Points / CPU s counts the store's points in every mode. CPU is user + system time of the import process "
          "and its reader processes together.",
+         "Load before: the one-minute load average as the import started (the previous import's CPU is still in it).",
          "Peak RSS is the largest single process's (the importing process: Python, MLflow, SQLAlchemy and the logbook "
          "included); each reader process holds its own MLflow as well.",
          "Store build: wall and CPU seconds of building that store (builders and migration), possibly in an earlier run.",

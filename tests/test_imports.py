@@ -226,6 +226,20 @@ def test_bad_worker_setting_is_one_line(cli, mlflow_stores, monkeypatch):
     assert out.code == 2 and out.err.startswith("LOGBOOK_IMPORT_WORKERS: expected a whole number"), out.err
 
 
+@pytest.mark.parametrize(("cpus", "load", "expected"), [(2, 0.4, 2), (2, 1.2, 1), (2, 3.0, 1), (16, 0.0, 4), (16, 13.6, 2)])
+def test_default_readers_are_the_idle_cores(monkeypatch, cpus, load, expected):
+    """Without LOGBOOK_IMPORT_WORKERS an import reads with one process per idle core (CPUs less
+    the one-minute load, rounded), at least 1 and at most 4."""
+    from logbook.importers import from_mlflow
+
+    monkeypatch.delenv("LOGBOOK_IMPORT_WORKERS", raising=False)
+    monkeypatch.setattr(from_mlflow.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(from_mlflow.os, "getloadavg", lambda: (load, load, load))
+    assert from_mlflow.history_workers() == expected
+    monkeypatch.setenv("LOGBOOK_IMPORT_WORKERS", "3")
+    assert from_mlflow.history_workers() == 3  # the setting wins over the machine's load
+
+
 def test_curves_by_run_orders_each_run_by_step_then_time():
     from logbook.importers.from_mlflow import curves_by_run
 
