@@ -23,15 +23,29 @@ def say(line: str, *, err: bool = False) -> None:
     click.echo(terminal(line), err=err)
 
 
-def open_store(ctx: click.Context, mode: str):
+def open_store(ctx: click.Context, mode: str, *, light: bool = False):
     """The logbook the verb works on, opened for ``mode``: ``create`` (only `init` and `new`),
     ``write``, ``read`` (read-only, never creates or upgrades a read-only file) or ``auto`` (write
     where allowed, else read). Anything else than ``create`` refuses a missing, empty or
-    non-SQLite file with one line (exit 2) and creates nothing."""
-    from logbook.db.engine import open_store
+    non-SQLite file with one line (exit 2) and creates nothing.
+
+    ``light`` (with ``read``): a file already at the newest schema is opened with plain ``sqlite3``
+    (``db.reads.Reader``: ``path``, ``notes``, ``connection()``), without importing SQLAlchemy;
+    for the verbs whose reads are all in ``db.reads`` (`status`, `list`). Any other file takes
+    the full path, which upgrades it or says in one line why it cannot."""
     from logbook.db.paths import resolve_db_path
 
-    store = open_store(resolve_db_path(ctx.obj.get("db")), mode=mode)
+    path = resolve_db_path(ctx.obj.get("db"))
+    if light and mode == "read":
+        from logbook.db.reads import open_reader
+
+        reader = open_reader(path)
+        if reader is not None:
+            ctx.call_on_close(reader.dispose)
+            return reader
+    from logbook.db.engine import open_store
+
+    store = open_store(path, mode=mode)
     for note in store.notes:
         click.echo(f"logbook: note: {note}", err=True)
     ctx.call_on_close(store.dispose)

@@ -193,7 +193,7 @@ def list_cmd(ctx: click.Context, verdicts: tuple[str, ...], tags: tuple[str, ...
     from logbook.entries.listing import entry_rows, list_query, newest_ids, select_rows
 
     query, (key, descending) = list_query(verdicts, tags, statuses, search, sort, show_all)  # refused before opening
-    store = open_store(ctx, "read")
+    store = open_store(ctx, "read", light=True)  # every read below is db.reads': no SQLAlchemy on a current file
     more = 0
     if limit is None and not as_json:  # a page: the newest in the default order, else the first
         newest_first = key == "id" and not descending

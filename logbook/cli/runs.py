@@ -105,11 +105,17 @@ def worker(ctx: click.Context, once: bool, idle_exit: float | None, slots_per_gp
 @click.pass_context
 def status(ctx: click.Context, entry: str | None, as_json: bool) -> None:
     """Workers, their slots, and runs (all of ENTRY's, or the active and most recent)."""
-    from logbook.engine.queue import status as queue_status
+    store = open_store(ctx, "read", light=entry is None)
+    if entry is None:  # the fast path: db.reads alone, no SQLAlchemy (what engine.queue.status reads too)
+        from logbook.db.reads import status_report
+        from logbook.engine.procinfo import is_alive
 
-    store = open_store(ctx, "read")
-    info = queue_status(store, entry)
-    if entry is not None:
+        with store.connection() as conn:
+            info = status_report(conn, store.path, alive=is_alive)
+    else:
+        from logbook.engine.queue import status as queue_status
+
+        info = queue_status(store, entry)
         from logbook.entries.chain import one_check_per_entry
         from logbook.entries.registry import entry_detail
         from logbook.entries.states import verdict_state

@@ -23,7 +23,6 @@ import fcntl
 import os
 import re
 import sqlite3
-import urllib.parse
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -33,9 +32,9 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from logbook.db.reads import BUSY_TIMEOUT_MS, connect_readonly
 from logbook.errors import InputError, LogbookError
 
-BUSY_TIMEOUT_MS = 30_000
 NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "lustre", "cifs", "smb3", "smbfs", "gpfs", "beegfs", "glusterfs",
      "fuse.glusterfs", "fuse.sshfs", "9p", "afs", "ceph", "fuse.ceph", "panfs", "orangefs"}
@@ -65,6 +64,20 @@ class Store:
     @cached_property
     def write_engine(self) -> Engine:
         return self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A plain DB-API connection inside one read transaction, for ``logbook.db.reads``."""
+        raw = self.engine.raw_connection()
+        conn = raw.driver_connection
+        try:
+            conn.execute("BEGIN")  # every connection here has isolation_level None: transactions are explicit
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -140,27 +153,6 @@ def write_problem(db_path: Path) -> str | None:
     if folder is not None and not os.access(folder, os.W_OK):
         return f"its folder {folder} is read-only"
     return None
-
-
-def _readonly_uri(db_path: Path, immutable: bool) -> str:
-    return f"file:{urllib.parse.quote(str(db_path))}?mode=ro" + ("&immutable=1" if immutable else "")
-
-
-def connect_readonly(db_path: Path, immutable: bool | None = None) -> tuple[sqlite3.Connection, bool]:
-    """A read-only connection and whether it had to be ``immutable``: in a read-only folder a WAL
-    database cannot get its shared-memory file, and only an immutable open reads it then."""
-    tries = (False, True) if immutable is None else (immutable,)
-    for attempt in tries:
-        conn = sqlite3.connect(_readonly_uri(db_path, attempt), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                               check_same_thread=False)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return conn, attempt
-        except sqlite3.OperationalError:
-            conn.close()
-            if attempt == tries[-1]:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _make_engine(db_path: Path, *, foreign_keys: bool, journal_mode: str) -> Engine:

@@ -171,7 +171,7 @@ class Run(SQLModel, table=True):
     status: str = "queued"  # queued, running, succeeded, failed, diverged, crashed, cancelled
     cancel_requested: bool = False  # set by `logbook cancel`; the worker running it stops it
     attempt: int = 1
-    retry_of: Optional[int] = None  # the previous attempt of this seed (requeue adds a row, never resets one)
+    retry_of: Optional[int] = Field(default=None, index=True)  # the previous attempt of this seed (requeue adds a row, never resets one)
     rerun_of: Optional[int] = None
     workdir: Optional[str] = None  # where the run executes, when not the entry's repository (audits, reruns)
     batch_id: Optional[str] = None
@@ -205,6 +205,10 @@ class Run(SQLModel, table=True):
     node: Optional[str] = None
     slurm_requeues: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     source_id: Optional[str] = None  # the run's id in the tracker it was imported from
+
+
+# The newest finished runs first, ties in queue order: `logbook status`'s recent runs (db/reads.py).
+Index("ix_run_ended_at_desc_id", Run.__table__.c.ended_at.desc(), Run.__table__.c.id)
 
 
 class MetricPoint(SQLModel, table=True):

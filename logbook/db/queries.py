@@ -10,7 +10,9 @@ from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from logbook.db import reads
 from logbook.db.models import Amendment, Arm, Audit, Hypothesis, Run
+from logbook.db.reads import SEED_HIDDEN, WITHDRAWN  # noqa: F401 (re-exported)
 from logbook.errors import InputError
 
 
@@ -23,7 +25,11 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") + "Z"
 
 
-SEED_HIDDEN = "hidden until the audit ends"
+def dbapi(session: Session) -> Any:
+    """The session's own DB-API (``sqlite3``) connection, in its transaction: what the functions of
+    ``logbook.db.reads`` take (pending changes flushed first, as a query through the session would)."""
+    session.flush()
+    return session.connection().connection.driver_connection
 
 
 def open_audit_ids(session: Session) -> set[int]:
@@ -77,9 +83,9 @@ def amendments_of(session: Session, entry_id: int) -> list[Amendment]:
     )
 
 
-# The amendment field that withdraws an entry: a dated record (with its reason) that the entry was a
-# mistake, kept in the hash chain like every amendment; the entry's rows stay as they were.
-WITHDRAWN = "withdrawn"
+# WITHDRAWN (from db/reads.py) is the amendment field that withdraws an entry: a dated record (with
+# its reason) that the entry was a mistake, kept in the hash chain like every amendment; the entry's
+# rows stay as they were.
 
 
 def withdrawal(amendments: list[Amendment]) -> dict[str, Any] | None:
@@ -92,13 +98,7 @@ def withdrawal(amendments: list[Amendment]) -> dict[str, Any] | None:
 
 def withdrawals(session: Session, entry_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
     """Every withdrawn entry's id with when and why (one query, for lists of many entries)."""
-    query = select(Amendment).where(Amendment.field == WITHDRAWN).order_by(Amendment.id)
-    if entry_ids is not None:
-        query = query.where(col(Amendment.hypothesis_id).in_(entry_ids))
-    found: dict[int, dict[str, Any]] = {}
-    for amendment in session.exec(query).all():
-        found.setdefault(amendment.hypothesis_id, {"at": iso(amendment.created_at), "reason": amendment.reason})
-    return found
+    return reads.withdrawals(dbapi(session), entry_ids)
 
 
 def latest_attempt() -> Any:
@@ -109,18 +109,7 @@ def latest_attempt() -> Any:
 
 def run_counts(session: Session, entry_ids: list[int] | None = None) -> dict[int, Counter]:
     """Run counts by status for each entry id, one per seed and arm (its latest attempt)."""
-    query = (
-        select(Arm.hypothesis_id, Run.status, func.count())
-        .join(Run, Run.arm_id == Arm.id)
-        .where(latest_attempt())
-        .group_by(Arm.hypothesis_id, Run.status)
-    )
-    if entry_ids is not None:
-        query = query.where(col(Arm.hypothesis_id).in_(entry_ids))
-    counts: dict[int, Counter] = {}
-    for entry_id, status, n in session.exec(query).all():
-        counts.setdefault(entry_id, Counter())[status] = n
-    return counts
+    return reads.run_counts(dbapi(session), entry_ids)
 
 
 def runs_of(session: Session, entry_id: int) -> list[tuple[Arm, Run]]:

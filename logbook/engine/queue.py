@@ -14,13 +14,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, func
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from logbook.db import reads
 from logbook.db.engine import Store
-from logbook.db.models import Arm, Hypothesis, Run, Worker, utcnow
-from logbook.db.queries import SEED_HIDDEN, arms_of, iso, latest_attempt, open_audit_ids, resolve_entry, seed_shown
+from logbook.db.models import Arm, Run, Worker, utcnow
+from logbook.db.queries import arms_of, dbapi, latest_attempt, resolve_entry
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.retro import rerun_gaps
@@ -248,67 +247,17 @@ def entry_progress(store: Store, entry_id: int) -> Counter:
 
 
 def status_counts(session: Any) -> Counter:
-    """Runs by status, one per seed and arm (its latest attempt), counted by the database: a
-    logbook of 200,000 runs would otherwise send every row to Python (``logbook status``).
-
-    Only a run that ended without a usable value (``RETRYABLE``) is ever retried, by a run of the
-    same arm (``requeue``): the other statuses are counted off ``ix_run_status_queued_at`` alone,
-    and the retryable ones looked up through ``ix_run_arm_id``, so no query reads the whole table
-    (``latest_attempt()`` does: ``retry_of`` has no index)."""
-    retry = aliased(Run)
-    retried = exists().where(retry.arm_id == Run.arm_id, retry.retry_of == Run.id)
-    plain = select(Run.status, func.count()).where(col(Run.status).not_in(RETRYABLE)).group_by(Run.status)
-    latest = select(Run.status, func.count()).where(col(Run.status).in_(RETRYABLE), ~retried).group_by(Run.status)
-    return Counter({status_: n for query in (plain, latest) for status_, n in session.exec(query).all()})
+    """Runs by status, one per seed and arm (its latest attempt), counted by the database
+    (``db.reads.status_counts``)."""
+    return reads.status_counts(dbapi(session))
 
 
 def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, Any]:
-    """Workers with their slots, and runs: all of one entry, or the active and most recent ones."""
-    with store.session() as session:
-        workers = session.exec(select(Worker).order_by(col(Worker.id).desc()).limit(20)).all()
-        query = (
-            select(Run, Arm.name, Hypothesis.slug, Hypothesis.id)
-            .join(Arm, Arm.id == Run.arm_id)
-            .join(Hypothesis, Hypothesis.id == Arm.hypothesis_id)
-        )
-        if ref is not None:
-            entry = resolve_entry(session, ref)
-            rows = session.exec(query.where(Hypothesis.id == entry.id).order_by(Run.id)).all()
-        else:
-            active = session.exec(query.where(col(Run.status).in_(ACTIVE)).order_by(Run.id)).all()
-            # the recent ids from the run table alone, then only those joined to their arm and entry
-            # (runs that ended at the same time in the order they were queued, in both queries)
-            newest = (col(Run.ended_at).desc(), col(Run.id))
-            recent_ids = select(Run.id).where(col(Run.status).not_in(ACTIVE)).order_by(*newest).limit(recent)
-            done = session.exec(query.where(col(Run.id).in_(recent_ids.scalar_subquery())).order_by(*newest)).all()
-            rows = list(active) + list(reversed(done))
-        counts = status_counts(session)
-        open_audits = open_audit_ids(session)
-    return {
-        "db": str(store.path),
-        "workers": [
-            {
-                "id": w.id, "pid": w.pid, "host": w.host, "slots": w.slots, "status": w.status,
-                "alive": is_alive(w.pid, w.pid_start_time, w.host) if w.status == "running" else False,
-                "started_at": iso(w.started_at), "heartbeat_at": iso(w.heartbeat_at), "log_path": w.log_path,
-            }
-            for w in workers
-        ],
-        "counts": dict(sorted(counts.items())),
-        "runs": [
-            {
-                "id": run.id, "entry": slug, "entry_id": entry_id, "arm": arm,
-                **({"seed": run.seed} if seed_shown(run, open_audits) else {"seed": None, "seed_hidden": SEED_HIDDEN}),
-                "origin": run.seed_origin, "status": run.status, "attempt": run.attempt, "retry_of": run.retry_of,
-                "worker": run.worker_id,
-                "device": run.device, "gpu": run.gpu, "pid": run.pid, "started_at": iso(run.started_at),
-                "ended_at": iso(run.ended_at), "wall_time_s": run.wall_time_s, "exit_code": run.exit_code,
-                "error": (run.error_tail or "").strip().splitlines()[-1] if run.error_tail else None,
-                "final_metrics": run.final_metrics,
-                "log_path": run.log_path if seed_shown(run, open_audits) else None,  # its folder is named by the seed
-                "executor": run.executor, "slurm_job_id": run.slurm_job_id, "slurm_state": run.slurm_state,
-                "node": run.node, "slurm_requeues": run.slurm_requeues,
-            }
-            for run, arm, slug, entry_id in rows
-        ],
-    }
+    """Workers with their slots, and runs: all of one entry, or the active and most recent ones
+    (``db.reads.status_report``, which `logbook status` also reads without SQLAlchemy)."""
+    entry_id = None
+    if ref is not None:
+        with store.session() as session:
+            entry_id = resolve_entry(session, ref).id
+    with store.connection() as conn:
+        return reads.status_report(conn, store.path, entry_id, recent, alive=is_alive)

@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import case, func
-from sqlmodel import col, select
-
-from logbook.db.engine import Store
-from logbook.db import queries
-from logbook.db.models import Arm, Hypothesis, Run
-from logbook.db.queries import latest_attempt, withdrawals
-from logbook.db.runstatus import ACTIVE, COUNTED_ORIGINS, FINISHED
+from logbook.db import reads
 from logbook.entries.states import STATES, entry_state
 from logbook.errors import InputError
+
+if TYPE_CHECKING:  # a Store, or the plain read-only db.reads.Reader of `logbook list` (no SQLAlchemy)
+    from logbook.db.engine import Store
 
 KEYS = ("tag", "verdict", "status", "metric", "trainer", "withdrawn")
 ENTRY_STATUSES = ("draft", "registered", "running", "concluded")
@@ -55,45 +51,17 @@ def entry_rows(store: Store, *, run_counts: bool = False, ids: list[int] | None 
     """One row per entry for the list: counts, best effect and interval, state, and ``haystack``,
     the lower-cased text plain words are looked for in. ``run_counts`` adds ``runs``, the seeds
     per run state (their latest attempt), which `logbook list --json` prints and the app does not
-    need. ``ids`` restricts the rows (and every query behind them) to those entries."""
-    with store.session() as session:
-        # Plain columns, not ORM objects (building 10,000 of them costs more than the query); times
-        # and the trainer's name come out of SQLite as text, so Python parses no dates or JSON for them.
-        entries = session.exec(_only(Hypothesis.id, ids, select(
-            Hypothesis.id, Hypothesis.slug, Hypothesis.title, Hypothesis.metric, Hypothesis.goal, Hypothesis.seeds_per_arm,
-            Hypothesis.verdict, Hypothesis.verdict_detail, Hypothesis.status, Hypothesis.tags, _iso(Hypothesis.updated_at),
-            Hypothesis.retrospective, Hypothesis.statement, Hypothesis.notes, _trainer_name(),
-            _iso(Hypothesis.registered_at), Hypothesis.registration_hash,
-        )).order_by(Hypothesis.id)).all()
-        arm_names: dict[int, list[str]] = {}
-        arms = _only(Arm.hypothesis_id, ids, select(Arm.hypothesis_id, Arm.name))
-        for entry_id, name in session.exec(arms.order_by(Arm.hypothesis_id, Arm.position)).all():
-            arm_names.setdefault(entry_id, []).append(name)
-        # One pass over the runs, grouped by entry in the order of ix_arm_hypothesis_id and joined
-        # through ix_run_arm_id: counted finished seeds (latest attempts), runs queued or running, last end.
-        counted = (col(Run.status).in_(FINISHED)) & (col(Run.seed_origin).in_(COUNTED_ORIGINS)) & latest_attempt()
-        per_entry = {
-            entry_id: (finished or 0, active or 0, last)
-            for entry_id, finished, active, last in session.exec(
-                select(Arm.hypothesis_id, func.sum(case((counted, 1), else_=0)),
-                       func.sum(case((col(Run.status).in_(ACTIVE), 1), else_=0)), _iso(func.max(Run.ended_at)))
-                .join(Run, Run.arm_id == Arm.id).where(*_only_ids(Arm.hypothesis_id, ids)).group_by(Arm.hypothesis_id)).all()
-        }
-        counts = queries.run_counts(session, ids) if run_counts else {}
-        withdrawn = withdrawals(session, ids)
+    need. ``ids`` restricts the rows (and every query behind them) to those entries. The SQL is
+    ``db.reads.entry_list``: a few grouped queries, plain columns (no ORM objects), times and the
+    trainer's name formatted by SQLite."""
+    with store.connection() as conn:
+        entries, arm_names, per_entry = reads.entry_list(conn, ids)
+        counts = reads.run_counts(conn, ids) if run_counts else {}
+        withdrawn = reads.withdrawals(conn, ids)
     rows = [_row(e, arm_names.get(e[0], []), *per_entry.get(e[0], (0, 0, None)), withdrawn.get(e[0])) for e in entries]
     if run_counts:
         rows = [{**row, "runs": dict(sorted(counts.get(row["id"], {}).items()))} for row in rows]
     return rows
-
-
-def _only_ids(column: Any, ids: list[int] | None) -> tuple[Any, ...]:
-    """The condition ``column IN ids`` (none when ``ids`` is None: every entry)."""
-    return () if ids is None else (col(column).in_(ids),)
-
-
-def _only(column: Any, ids: list[int] | None, query: Any) -> Any:
-    return query.where(*_only_ids(column, ids))
 
 
 def newest_ids(store: Store, count: int, *, withdrawn: str = "no") -> tuple[list[int], int]:
@@ -101,30 +69,8 @@ def newest_ids(store: Store, count: int, *, withdrawn: str = "no") -> tuple[list
     as in a query), oldest first, and how many entries are shown in all: what `logbook list`
     prints by default, found from the ids and the withdrawals alone, without reading the other
     entries."""
-    with store.session() as session:
-        hidden = set(withdrawals(session))
-        total = session.exec(select(func.count()).select_from(Hypothesis)).one()
-        if withdrawn == "yes":
-            return sorted(hidden)[-count:], len(hidden)
-        if withdrawn == "any":
-            newest = session.exec(select(Hypothesis.id).order_by(col(Hypothesis.id).desc()).limit(count)).all()
-            return sorted(newest), total
-        newest = session.exec(
-            select(Hypothesis.id).where(col(Hypothesis.id).not_in(hidden)).order_by(col(Hypothesis.id).desc()).limit(count)
-        ).all()
-        return sorted(newest), total - len(hidden)
-
-
-def _iso(column: Any) -> Any:
-    """A stored UTC time as ISO 8601 with a Z, formatted by SQLite (as ``db.queries.iso`` does)."""
-    return func.strftime("%Y-%m-%dT%H:%M:%SZ", column)
-
-
-def _trainer_name() -> Any:
-    """The trainer as one word, read by SQLite: its name, ``command`` for a command, ``none`` for
-    imported results."""
-    return func.coalesce(func.json_extract(Hypothesis.trainer, "$.name"),
-                         case((func.json_extract(Hypothesis.trainer, "$.command").is_not(None), "command"), else_="none"))
+    with store.connection() as conn:
+        return reads.newest_ids(conn, count, withdrawn)
 
 
 def _row(e: Any, arms: list[str], finished: int, active: int, last_run: str | None,
@@ -329,5 +275,5 @@ def list_query(verdicts: tuple[str, ...] | list[str], tags: tuple[str, ...] | li
 
 def entry_count(store: Store) -> int:
     """How many entries the logbook holds (one indexed count: what the list says while it loads)."""
-    with store.session() as session:
-        return session.exec(select(func.count()).select_from(Hypothesis)).one()
+    with store.connection() as conn:
+        return reads.entry_count(conn)
