@@ -10,6 +10,12 @@ when asked: neither verb reads them), then runs each command as a user would, a 
 The floor is ``python -m logbook --version``: starting the interpreter and the CLI, no database.
 The machine's load average is recorded with the table: this machine is shared.
 
+A ``--db`` file is never changed: each side reads its own copy, the new code's upgraded to this
+checkout's schema (its indexes), the old code's left at the file's schema. ``DIR`` must hold the
+old code's migrations (``DIR/logbook/migrations``, e.g. `git archive REV logbook migrations` with
+migrations/ moved under logbook/): otherwise it would find this checkout's and upgrade its copy too.
+The query plans of `status` (EXPLAIN QUERY PLAN) are recorded with the table.
+
 Run: .venv/bin/python benchmarks/cli_speed.py [--entries 10000] [--repeat 5] [--db BUILT.db] [--old-src DIR]
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -78,6 +85,39 @@ def measure(db: Path, command: list[str], repeat: int, src: Path | None) -> dict
             "cold": statistics.median(cold), "lines": len(warm[-1][2].splitlines())}
 
 
+def copy_db(source: Path, target: Path) -> Path:
+    """A consistent copy of the logbook (its WAL included), through SQLite's backup; the source is only read."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return target
+
+
+def revision(db: Path) -> str:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    finally:
+        con.close()
+
+
+def status_plans(db: Path) -> list[str]:
+    """EXPLAIN QUERY PLAN of every statement behind `logbook status` (db/reads.py), on ``db``."""
+    from logbook.db import reads
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    traced: list[str] = []
+    con.set_trace_callback(traced.append)
+    reads.status_report(con, db, alive=lambda *_: False)
+    con.set_trace_callback(None)
+    plans = [f"`{sql[:90]}{'…' if len(sql) > 90 else ''}`: " + "; ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql))
+             for sql in traced]
+    con.close()
+    return plans
+
+
 def cell(m: dict[str, float]) -> str:
     return f"{m['wall'] * 1000:.0f} ms wall, {m['cpu'] * 1000:.0f} ms CPU (cold-ish {m['cold'] * 1000:.0f} ms wall)"
 
@@ -94,21 +134,38 @@ def main() -> None:
                              " timed on the same file beside this checkout's.")
     parser.add_argument("--name", default="cli_speed")
     args = parser.parse_args()
+    if args.old_src and not (args.old_src / "logbook" / "migrations").is_dir():
+        parser.error(f"--old-src: {args.old_src}/logbook/migrations is missing; expected the old code's own migrations "
+                     "(without them it finds this checkout's and upgrades its copy of the logbook)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        db = args.db or Path(tmp) / "big.db"
-        built = None if args.db else build(db, args.entries, args.runs_per_arm, args.points_per_run)
+        from logbook.db.engine import open_store
+        from logbook.db.reads import SCHEMA_HEAD
+
+        db = Path(tmp) / "new" / "big.db"
+        db.parent.mkdir()
+        built = None
+        if args.db:
+            copy_db(args.db, db)
+        else:
+            built = build(db, args.entries, args.runs_per_arm, args.points_per_run)
+        old_db = copy_db(db, Path(tmp) / "old.db")  # the schema it came with
+        old_revision = revision(old_db)
+        open_store(db, mode="write").dispose()  # this checkout's schema (and indexes)
         load_before = os.getloadavg()[0]
         for label, command in COMMANDS.items():
             new = measure(db, command, args.repeat, None)
             row = [label, f"{new['lines']} lines", cell(new)]
             if args.old_src:
-                old = measure(db, command, args.repeat, args.old_src)
+                old = measure(old_db, command, args.repeat, args.old_src)
                 row += [f"{old['lines']} lines", cell(old), f"{old['cpu'] / new['cpu']:.1f}× CPU, {old['wall'] / new['wall']:.1f}× wall"]
             rows.append(row)
         load_after = os.getloadavg()[0]
         size = (f"{built['runs']:,} runs, {built['points']:,} metric points" if built
                 else f"{_count(db, 'run'):,} runs, {_count(db, 'metric_point'):,} metric points")
+        schemas = (f"Schema: new code on a copy upgraded to {revision(db)} (head {SCHEMA_HEAD}); old code on a copy at "
+                   f"{old_revision} (after its runs: {revision(old_db)}).")
+        plans = status_plans(db)
     header = ["command", "output (new)", "new: median of warm runs"]
     if args.old_src:
         header += ["output (old)", "old: median of warm runs", "old / new"]
@@ -119,7 +176,9 @@ def main() -> None:
             " run with the same interpreter and libraries on the same file, in the same run.",
             f"Load average (1 min) {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs shared with"
             " other work: wall times are inflated by that contention; CPU times much less.",
-            "Command: .venv/bin/python benchmarks/cli_speed.py " + " ".join(sys.argv[1:])])
+            schemas,
+            "Command: .venv/bin/python benchmarks/cli_speed.py " + " ".join(sys.argv[1:]),
+            "", "Query plans of `logbook status` on the new copy:", "", *[f"- {plan}" for plan in plans]])
 
 
 def _count(db: Path, table: str) -> int:

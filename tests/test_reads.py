@@ -35,15 +35,18 @@ main(sys.argv[1:])
 """
 
 
-def logbook(db: Path, *args: str, full: bool = False) -> tuple[int, str, str, list[str]]:
+def logbook(db: Path | None, *args: str, full: bool = False, cwd: Path | None = None) -> tuple[int, str, str, list[str]]:
     """``python -m logbook --db DB ARGS`` (through the wrapper): exit code, stdout, stderr without
-    the report, and the heavy modules imported. ``full`` forces the full (SQLAlchemy) path."""
+    the report, and the heavy modules imported. ``full`` forces the full (SQLAlchemy) path; without
+    ``db``, the logbook is found from ``cwd`` as a user's would be."""
     env = {**os.environ, "NO_COLOR": "1"}
-    env.pop(reads.FULL_READ_ENV, None)
+    for name in (reads.FULL_READ_ENV, "LOGBOOK_DB"):
+        env.pop(name, None)
     if full:
         env[reads.FULL_READ_ENV] = "1"
-    out = subprocess.run([sys.executable, "-c", WRAPPER.format(heavy=HEAVY), "--db", str(db), *args],
-                         capture_output=True, text=True, timeout=120, env=env, cwd=db.parent)
+    where = ["--db", str(db)] if db else []
+    out = subprocess.run([sys.executable, "-c", WRAPPER.format(heavy=HEAVY), *where, *args],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=cwd or db.parent)
     *err, report = out.stderr.splitlines()
     assert report.startswith("imported:"), out.stderr
     return out.returncode, out.stdout, "\n".join(err), report.split()[1:]
@@ -108,6 +111,16 @@ def test_status_shows_the_rows_the_database_holds(varied):
     text = logbook(varied, "status")[1]
     assert "workers: 1 running" in text and f"pid {os.getpid()} on {HOST}, slots cpu, cuda:0" in text
     assert "runs: 4 queued, 9 succeeded" in text and "424242" not in text
+
+
+def test_the_logbook_at_the_git_root_is_found_without_gitpython(varied, tmp_path):
+    root = tmp_path / "repo"
+    (root / "src" / "deep").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / ".logbook").mkdir()
+    shutil.copy(varied, root / ".logbook" / "logbook.db")
+    code, out, _, imported = logbook(None, "list", cwd=root / "src" / "deep")
+    assert (code, out, imported) == (0, logbook(varied, "list")[1], [])
 
 
 def test_an_older_schema_takes_the_full_path_and_is_upgraded_as_before(varied, tmp_path):
