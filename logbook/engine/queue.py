@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from logbook.db import reads
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Run, Worker, utcnow
-from logbook.db.queries import arms_of, dbapi, latest_attempt, resolve_entry
+from logbook.db.queries import arms_of, latest_attempt, resolve_entry
 from logbook.engine.procinfo import HOST, is_alive, process_start_time
 from logbook.entries.chain import link_finished_runs, require_intact
 from logbook.entries.retro import rerun_gaps
@@ -244,12 +244,6 @@ def entry_progress(store: Store, entry_id: int) -> Counter:
             select(Run.status).join(Arm, Arm.id == Run.arm_id).where(Arm.hypothesis_id == entry_id, latest_attempt())
         ).all()
     return Counter(statuses)
-
-
-def status_counts(session: Any) -> Counter:
-    """Runs by status, one per seed and arm (its latest attempt), counted by the database
-    (``db.reads.status_counts``)."""
-    return reads.status_counts(dbapi(session))
 
 
 def status(store: Store, ref: str | None = None, recent: int = 50) -> dict[str, Any]:
