@@ -267,3 +267,34 @@ def test_an_entry_view_checks_the_chain_once_and_the_next_refresh_checks_again(s
     finally:
         chain.entry_integrity = real
         store.dispose()
+
+
+def test_points_digest_is_the_sha256_of_one_line_per_point(tmp_path):
+    """A run's points digest is SHA-256 over ``id\\tname\\tstep\\tvalue!r\\n`` per point in (name, step,
+    id) order, whatever the number of points (hashed in blocks internally), and runs do not mix."""
+    import hashlib
+
+    from sqlalchemy import create_engine
+
+    from logbook.entries.chain import _digests, points_digest
+
+    rows = [(run, i, name, step, value) for run in (1, 2) for i, (name, step, value) in enumerate(
+        [(n, s, s * 0.1 + run if s % 7 else None) for n in ("acc", "loss") for s in range(6000)], start=run * 100_000)]
+    expected = {}
+    for run in (1, 2):
+        h, count = hashlib.sha256(), 0
+        for r, i, name, step, value in rows:
+            if r == run:
+                h.update(f"{i}\t{name}\t{step}\t{value!r}\n".encode())
+                count += 1
+        expected[run] = {"count": count, "sha256": h.hexdigest()}
+    assert _digests(iter(rows), [1, 2]) == expected
+    assert _digests(iter([]), [3]) == {3: {"count": 0, "sha256": hashlib.sha256().hexdigest()}}
+    db = tmp_path / "points.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE metric_point (id INTEGER PRIMARY KEY, run_id INTEGER, name TEXT, step INTEGER, value REAL)")
+    con.executemany("INSERT INTO metric_point (run_id, id, name, step, value) VALUES (?, ?, ?, ?, ?)", rows[::-1])
+    con.commit()
+    con.close()
+    with create_engine(f"sqlite:///{db}").connect() as conn:
+        assert points_digest(conn, 2) == expected[2]

@@ -309,7 +309,7 @@ def test_preempted_task_is_requeued_and_finishes(slurm_project):
     first_task = run["slurm_job_id"]
     wait_for(lambda: (Path(run["run_dir"]) / "hung-once").exists(), timeout=60, interval=0.3,
              what="the trainer to be hanging in its first start")
-    urgent = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-c", cpus, "--wrap", "sleep 3"],
+    urgent = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-c", cpus, "-o", "/dev/null", "--wrap", "sleep 3"],
                             capture_output=True, text=True, check=True).stdout.strip()
     run = wait_for(lambda: settled(project, 10), timeout=120, interval=0.5, what="the preempted run to finish")[0]
     assert run["status"] == "succeeded" and run["slurm_requeues"] == 1 and run["attempt"] == 2, run["error_tail"]
