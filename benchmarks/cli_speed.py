@@ -11,10 +11,10 @@ The floor is ``python -m logbook --version``: starting the interpreter and the C
 The machine's load average is recorded with the table: this machine is shared.
 
 A ``--db`` file is never changed: each side reads its own copy, the new code's upgraded to this
-checkout's schema (its indexes), the old code's left at the file's schema. ``DIR`` must hold the
-old code's migrations (``DIR/logbook/migrations``, e.g. `git archive REV logbook migrations` with
-migrations/ moved under logbook/): otherwise it would find this checkout's and upgrade its copy too.
-The query plans of `status` (EXPLAIN QUERY PLAN) are recorded with the table.
+checkout's schema (its indexes), the old code's left at the file's schema. The old code runs from
+a copy of ``DIR/logbook`` that holds its migrations: its own where ``DIR/logbook/migrations``
+exists, else this checkout's cut at the file's revision (an installed checkout's package would
+otherwise find this checkout's newest migrations and upgrade its copy). The query plans of `status` (EXPLAIN QUERY PLAN) are recorded with the table.
 
 Run: .venv/bin/python benchmarks/cli_speed.py [--entries 10000] [--repeat 5] [--db BUILT.db] [--old-src DIR]
 """
@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -103,6 +105,32 @@ def revision(db: Path) -> str:
         con.close()
 
 
+def old_package(src: Path, into: Path, upto: str) -> Path:
+    """A folder holding a copy of ``src/logbook`` with migrations whose head is ``upto``: its own,
+    or this checkout's without the revisions that come after ``upto``."""
+    from logbook.db.engine import migrations_dir
+
+    shutil.copytree(src / "logbook", into / "logbook", ignore=shutil.ignore_patterns("__pycache__"))
+    target = into / "logbook" / "migrations"
+    if target.is_dir():
+        return into
+    shutil.copytree(migrations_dir(), target, ignore=shutil.ignore_patterns("__pycache__"))
+    line = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|None)""", re.M)
+    files, parent = {}, {}
+    for path in (target / "versions").glob("*.py"):
+        found = dict((name, value) for name, value in line.findall(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            files[found["revision"]], parent[found["revision"]] = path, found.get("down_revision") or None
+    keep, at = set(), upto
+    while at is not None:
+        keep.add(at)
+        at = parent[at]
+    for revision_id, path in files.items():
+        if revision_id not in keep:
+            path.unlink()
+    return into
+
+
 def status_plans(db: Path) -> list[str]:
     """EXPLAIN QUERY PLAN of every statement behind `logbook status` (db/reads.py), on ``db``."""
     from logbook.db import reads
@@ -134,9 +162,6 @@ def main() -> None:
                              " timed on the same file beside this checkout's.")
     parser.add_argument("--name", default="cli_speed")
     args = parser.parse_args()
-    if args.old_src and not (args.old_src / "logbook" / "migrations").is_dir():
-        parser.error(f"--old-src: {args.old_src}/logbook/migrations is missing; expected the old code's own migrations "
-                     "(without them it finds this checkout's and upgrades its copy of the logbook)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         from logbook.db.engine import open_store
@@ -151,13 +176,14 @@ def main() -> None:
             built = build(db, args.entries, args.runs_per_arm, args.points_per_run)
         old_db = copy_db(db, Path(tmp) / "old.db")  # the schema it came with
         old_revision = revision(old_db)
+        old_src = old_package(args.old_src, Path(tmp) / "old-src", old_revision) if args.old_src else None
         open_store(db, mode="write").dispose()  # this checkout's schema (and indexes)
         load_before = os.getloadavg()[0]
         for label, command in COMMANDS.items():
             new = measure(db, command, args.repeat, None)
             row = [label, f"{new['lines']} lines", cell(new)]
             if args.old_src:
-                old = measure(old_db, command, args.repeat, args.old_src)
+                old = measure(old_db, command, args.repeat, old_src)
                 row += [f"{old['lines']} lines", cell(old), f"{old['cpu'] / new['cpu']:.1f}× CPU, {old['wall'] / new['wall']:.1f}× wall"]
             rows.append(row)
         load_after = os.getloadavg()[0]
@@ -172,8 +198,9 @@ def main() -> None:
     record(args.name, f"CLI verbs on a {args.entries:,}-entry logbook (a new process each)", header, rows,
            [f"Logbook: {args.entries:,} entries, {size} (benchmarks/tui.py's builder). Goal: status and list ≤ 300 ms.",
             f"Warm: median of {args.repeat} runs; cold-ish: median of 2 runs after dropping the database file's pages from"
-            " the page cache. CPU: user + system time of the child process. Old: the code in --old-src (the branch point),"
-            " run with the same interpreter and libraries on the same file, in the same run.",
+            " the page cache. CPU: user + system time of the child process. Old: the code in --old-src"
+            f" ({args.old_src}),"
+            " run with the same interpreter and libraries on copies of the same file, in the same run.",
             f"Load average (1 min) {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs shared with"
             " other work: wall times are inflated by that contention; CPU times much less.",
             schemas,
