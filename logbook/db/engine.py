@@ -75,7 +75,8 @@ class Store:
             try:
                 yield conn
             finally:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (an I/O error, a full disk)
+                    conn.execute("ROLLBACK")
         finally:
             raw.close()
 

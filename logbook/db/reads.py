@@ -75,7 +75,8 @@ class Reader:
         try:
             yield self.conn
         finally:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite may have rolled back already (an I/O error)
+                self.conn.execute("ROLLBACK")
 
     def dispose(self) -> None:
         self.conn.close()
