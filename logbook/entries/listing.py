@@ -96,23 +96,22 @@ def _only(column: Any, ids: list[int] | None, query: Any) -> Any:
     return query.where(*_only_ids(column, ids))
 
 
-def newest_ids(store: Store, count: int, *, withdrawn: str = "no") -> tuple[list[int], int]:
+def newest_ids(store: Store, count: int, *, withdrawn: str = "no", oldest: bool = False) -> tuple[list[int], int]:
     """The ids of the ``count`` newest entries shown under ``withdrawn`` (``no``, ``yes``, ``any``,
     as in a query), oldest first, and how many entries are shown in all: what `logbook list`
     prints by default, found from the ids and the withdrawals alone, without reading the other
-    entries."""
+    entries. ``oldest``: the ``count`` oldest instead (the app's first page in its default order)."""
     with store.session() as session:
         hidden = set(withdrawals(session))
         total = session.exec(select(func.count()).select_from(Hypothesis)).one()
         if withdrawn == "yes":
-            return sorted(hidden)[-count:], len(hidden)
+            ids = sorted(hidden)
+            return (ids[:count] if oldest else ids[-count:]), len(hidden)
+        order = col(Hypothesis.id).asc() if oldest else col(Hypothesis.id).desc()
         if withdrawn == "any":
-            newest = session.exec(select(Hypothesis.id).order_by(col(Hypothesis.id).desc()).limit(count)).all()
-            return sorted(newest), total
-        newest = session.exec(
-            select(Hypothesis.id).where(col(Hypothesis.id).not_in(hidden)).order_by(col(Hypothesis.id).desc()).limit(count)
-        ).all()
-        return sorted(newest), total - len(hidden)
+            return sorted(session.exec(select(Hypothesis.id).order_by(order).limit(count)).all()), total
+        shown = session.exec(select(Hypothesis.id).where(col(Hypothesis.id).not_in(hidden)).order_by(order).limit(count)).all()
+        return sorted(shown), total - len(hidden)
 
 
 def _iso(column: Any) -> Any:
