@@ -85,11 +85,41 @@ def query_plans(db: Path) -> list[str]:
     return plans
 
 
-async def measure(db: Path, keystrokes: int) -> tuple[float, list[float], list[float], list[float]]:
+def send_key(app, key: str) -> None:  # noqa: ANN001
+    """Deliver one key to the app as the terminal driver would, without waiting for anything."""
+    from textual import events
+
+    event = events.Key(key, key if len(key) == 1 else None)
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
+async def painted(app) -> float:  # noqa: ANN001
+    """The time at which the screen has been refreshed after every message already queued."""
+    done = asyncio.get_running_loop().create_future()
+    app.call_after_refresh(lambda: done.done() or done.set_result(time.perf_counter()))
+    return await done
+
+
+async def until(condition, timeout: float = 30.0) -> None:  # noqa: ANN001
+    """Yield to the app's event loop until ``condition()`` holds."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the app never got there")
+        await asyncio.sleep(0.0005)
+
+
+async def measure(db: Path, keystrokes: int, refresh_s: float) -> tuple[float, list[float], list[float], list[float]]:
+    """First paint; then keys typed into the filter, each timed from its delivery until the input
+    shows it and the screen is repainted (not Pilot's own settling, which waits for idle in 20 ms
+    steps); the filtered result after each word; `s` until the table is sorted and repainted."""
+    from textual.widgets import Input
+
     from logbook.tui.app import LogbookApp
 
     started = time.perf_counter()
-    app = LogbookApp(db, refresh_s=3600)
+    app = LogbookApp(db, refresh_s=refresh_s)
     async with app.run_test(size=(120, 40)) as pilot:
         while True:
             tables = app.screen.query("#entries")
@@ -97,30 +127,32 @@ async def measure(db: Path, keystrokes: int) -> tuple[float, list[float], list[f
                 break
             await asyncio.sleep(0.005)
         first_paint = time.perf_counter() - started
+        await until(lambda: app.screen.loaded)  # every row read: what typing filters
         await pilot.press("slash")
-        screen, table = app.screen, tables.first()
+        screen, table, box = app.screen, tables.first(), app.screen.query_one("#filter", Input)
         keys: list[float] = []
         results: list[float] = []
-        for word in ("gate", "norm", "depth")[: max(1, keystrokes // 4)]:
-            for key in [*word, *["backspace"] * len(word)]:
+        for word in ("gate", "norm", "depth")[: max(1, keystrokes // 8)]:
+            for typed in (list(word), ["backspace"] * len(word)):  # the word, a pause, then deleting it, a pause
+                for key in typed:
+                    expected = box.value + key if key != "backspace" else box.value[:-1]
+                    start = time.perf_counter()
+                    send_key(app, key)
+                    await until(lambda: box.value == expected)
+                    keys.append(await painted(app) - start)
+                    await asyncio.sleep(0.08)  # a fast typist's pace, under the debounce
                 start = time.perf_counter()
-                await pilot.press(key)  # returns once the key is handled and the app is idle again
-                keys.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            while not screen.filter_settled():  # typing paused: debounce, filter in a worker, repaint
-                await asyncio.sleep(0.002)
-            await pilot.pause()
-            results.append(time.perf_counter() - start)
+                await until(screen.filter_settled)  # typing paused: debounce, filter in a worker, repaint
+                results.append(await painted(app) - start)
         assert table.row_count
         await pilot.press("escape")
         sorts: list[float] = []
         for _ in range(8):  # `s`: the next sort column, until the table shows it
+            generation = screen.generation
             start = time.perf_counter()
-            await pilot.press("s")
-            while not screen.filter_settled():
-                await asyncio.sleep(0.002)
-            await pilot.pause()
-            sorts.append(time.perf_counter() - start)
+            send_key(app, "s")
+            await until(lambda: screen.generation != generation and screen.filter_settled())
+            sorts.append(await painted(app) - start)
     return first_paint, keys, results, sorts
 
 
@@ -203,14 +235,15 @@ def main() -> None:
         built = build(db, args.entries, args.runs_per_arm, args.points_per_run)
         size_mb = db.stat().st_size / 1e6
         plans = query_plans(db)
-        paints, keys, results, sorts = [], [], [], []
+        paints, keys, results, sorts, ticking = [], [], [], [], []
         load_before = os.getloadavg()
         for _ in range(3):
-            paint, key_times, result_times, sort_times = asyncio.run(measure(db, 12))
+            paint, key_times, result_times, sort_times = asyncio.run(measure(db, 24, refresh_s=3600))
             paints.append(paint)
             keys += key_times
             results += result_times
             sorts += sort_times
+            ticking += asyncio.run(measure(db, 24, refresh_s=2.0))[1]  # the app's own 2 s re-read timer running
         cli = cli_times(db)
         side = list_rows_side_by_side(db)
     p90 = lambda xs: sorted(xs)[int(0.9 * len(xs))]  # noqa: E731
@@ -221,9 +254,11 @@ def main() -> None:
          f"max {max(paints):.2f} s (goal ≤ 1.0 s)"],
         ["filter keystroke handled and echoed (the UI thread never filters)", f"{len(keys)} keystrokes",
          f"median {statistics.median(keys) * 1000:.0f} ms", f"p90 {p90(keys) * 1000:.0f} ms (goal ≤ 50 ms)"],
+        ["the same, with the app's 2 s re-read timer running (the logbook unchanged)", f"{len(ticking)} keystrokes",
+         f"median {statistics.median(ticking) * 1000:.0f} ms", f"p90 {p90(ticking) * 1000:.0f} ms (goal ≤ 50 ms)"],
         ["typing pauses → filtered table shown (debounce + worker + repaint)", f"{len(results)} pauses",
          f"median {statistics.median(results) * 1000:.0f} ms", f"p90 {p90(results) * 1000:.0f} ms (debounce 120 ms)"],
-        ["sort key `s` → table sorted and shown (worker sorts, header re-labelled)", f"{len(sorts)} presses",
+        ["sort key `s` → table sorted and repainted (worker sorts, header re-labelled)", f"{len(sorts)} presses",
          f"median {statistics.median(sorts) * 1000:.0f} ms", f"p90 {p90(sorts) * 1000:.0f} ms (goal ≤ 50 ms)"],
         ["list rows read (worker): old query vs entries/listing.py, alternated", f"{len(side['new'])} reads each",
          f"old median {statistics.median(side['old']) * 1000:.0f} ms, new {statistics.median(side['new']) * 1000:.0f} ms",
@@ -233,7 +268,11 @@ def main() -> None:
            f"max {max(t) * 1000:.0f} ms (goal ≤ 300 ms)"] for verb, t in cli.items()],
     ]
     record("tui", "Terminal app and CLI on a large logbook", ["measure", "sample", "result", "detail"], rows,
-           ["Query plans: " + " | ".join(plans), "Headless (Textual run_test) at 120×40.",
+           ["Query plans: " + " | ".join(plans), "Headless (Textual run_test) at 120×40. Keys are delivered to the app "
+            "as the terminal driver delivers them and timed until the screen is repainted after handling them "
+            "(`call_after_refresh`), one every 80 ms; Pilot's `press` is not timed (it waits for the app to go idle in "
+            "20 ms steps: about 64 ms a key on an empty app). First paint: from constructing the app until the table "
+            "shows rows (the first page is read before the rest).",
             "Machine load (1-minute average) before and after the app runs: "
             f"{load_before[0]:.1f} and {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
             "Command: .venv/bin/python benchmarks/tui.py " + " ".join(sys.argv[1:])])

@@ -128,6 +128,7 @@ def test_json_and_csv_load_in_pandas_with_one_call(cli, fixed_entry, tmp_path):
         assert (frame.seed.tolist()) == [101, 102, 103, 104, 105, 106] * 2
     verdict = json.loads(stem.with_suffix(".verdict.json").read_text())[0]
     assert verdict["verdict"] == from_json.verdict.iloc[0] and verdict["comparisons"][0]["excluded_candidate"] == 1
+    assert sorted(p.name for p in out.iterdir()) == [stem.name + suffix for suffix in (".csv", ".json", ".verdict.json")]
 
 
 def test_whole_logbook_never_reports_entries_without_results_as_results(cli, tmp_path, db_path, fixed_registration):

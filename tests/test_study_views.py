@@ -161,6 +161,13 @@ def test_writeups_have_the_variance_table_and_figure(cli, tmp_path, db_path):
     assert cli("export", "1", "--format", "tex", "--out", out).code == 0
     tex = (out / "spread-of-a-script.tex").read_text()
     assert "\\subsection*{Where the spread comes from}" in tex and "baseline & data & 6 &" in tex
+    # JSON and CSV exports carry the study beside the per-seed rows, as `logbook variance --json` reports it
+    variance = json.loads(cli("variance", "1", "--json").out)
+    for fmt in ("json", "csv"):
+        assert cli("export", "1", "--format", fmt, "--out", out / fmt).code == 0
+        studies = json.loads((out / fmt / "spread-of-a-script.studies.json").read_text())
+        assert [(s["entry"], s["id"], s["robustness"]) for s in studies] == [("spread-of-a-script", 1, None)]
+        assert studies[0]["variance"] == variance
 
 
 async def test_entry_screen_shows_the_bars_and_registers_a_follow_up(cli, tmp_path, db_path):

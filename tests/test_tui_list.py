@@ -223,7 +223,7 @@ async def test_first_paint_says_how_many_entries_are_coming(logbook_db, monkeypa
     from logbook.tui.screens import logbook as screen_module
 
     slow = screen_module.entry_rows
-    monkeypatch.setattr(screen_module, "entry_rows", lambda store: (time.sleep(1.0), slow(store))[1])
+    monkeypatch.setattr(screen_module, "entry_rows", lambda store, **kw: (time.sleep(1.0), slow(store, **kw))[1])
     app = make_app(logbook_db)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.4)
@@ -231,6 +231,58 @@ async def test_first_paint_says_how_many_entries_are_coming(logbook_db, monkeypa
         assert str(placeholder.render()) == "loading 3 entries…" and placeholder.display
         await loaded(pilot, "#entries", 3)
         assert not placeholder.display
+
+
+async def test_the_first_page_is_shown_before_every_row_is_read(logbook_db, monkeypatch):
+    """The first read is the first page (the default order's oldest entries): it is in the table
+    while the full read is still going, and the subtitle says so; then every row replaces it."""
+    from logbook.tui.screens import logbook as screen_module
+
+    read = screen_module.entry_rows
+    calls = []
+    monkeypatch.setattr(screen_module, "PAGE", 2)
+    monkeypatch.setattr(screen_module, "entry_rows", lambda store, ids=None: (
+        calls.append(ids), ids is None and time.sleep(1.5), read(store, ids=ids))[2])
+    app = make_app(logbook_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await loaded(pilot, "#entries", 2)
+        assert calls == [[1, 2], None]  # the first page read, the full read under way
+        assert column(table, "#") == ["1", "2"]
+        assert app.screen.sub_title == "the first 2 of 3 entries; reading the rest…"
+        deadline = time.monotonic() + 10
+        while app.screen.sub_title.startswith("the first") and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert app.screen.sub_title == "showing 2 of 3 of 3 entries"
+        await pilot.press("end")  # every row is there now
+        await pilot.pause(0.3)
+        assert column(table, "#") == ["1", "2", "3"]
+
+
+async def test_an_unchanged_logbook_is_not_read_again(logbook_db, monkeypatch):
+    """The list re-reads on its timer only after something was committed to the logbook."""
+    from logbook.tui.app import LogbookApp
+    from logbook.tui.screens import logbook as screen_module
+
+    read = screen_module.entry_rows
+    calls = []
+    monkeypatch.setattr(screen_module, "entry_rows", lambda store, ids=None: (calls.append(ids), read(store, ids=ids))[1])
+    app = LogbookApp(logbook_db, refresh_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await loaded(pilot, "#entries", 3)
+        await pilot.pause(1.2)  # six ticks of the timer
+        assert len(calls) == 1, calls  # the first read (3 entries fit its first page), then nothing
+        con = sqlite3.connect(logbook_db)
+        title = con.execute("SELECT title FROM hypothesis WHERE id = 2").fetchone()[0]
+        con.execute("UPDATE hypothesis SET title = 'Renamed while the app was open' WHERE id = 2")
+        con.commit()
+        con.close()
+        deadline = time.monotonic() + 5
+        while "Renamed while the app was open" not in column(table, "title") and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert "Renamed while the app was open" in column(table, "title") and title not in column(table, "title")
+        assert calls[1:] == [None]  # one full read for the one commit
+        await pilot.pause(0.8)
+        assert len(calls) == 2
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

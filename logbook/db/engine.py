@@ -23,6 +23,7 @@ import fcntl
 import os
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -82,6 +83,38 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class ChangeWatch:
+    """Whether anyone committed to a store since the last look: SQLite's ``PRAGMA data_version``
+    on one connection kept for the purpose (it changes when another connection commits, this
+    process's included). Views that refresh on a timer skip the re-read while nothing changed.
+    Any failure to ask counts as a change (the view re-reads, as it would without a watch)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._conn = None
+        self._seen: int | None = None
+        self._lock = threading.Lock()
+
+    def changed(self) -> bool:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._store.engine.raw_connection()
+                version = self._conn.cursor().execute("PRAGMA data_version").fetchone()[0]
+            except Exception:  # noqa: BLE001 (a watch that cannot ask says "changed"; the re-read reports real errors)
+                self.close()
+                return True
+            changed, self._seen = version != self._seen, version
+            return changed
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+            self._seen = None
 
 
 def filesystem_type(path: Path) -> str | None:

@@ -166,17 +166,17 @@ def entry_count(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM hypothesis").fetchone()[0]
 
 
-def newest_ids(conn: sqlite3.Connection, count: int, withdrawn: str = "no") -> tuple[list[int], int]:
+def newest_ids(conn: sqlite3.Connection, count: int, withdrawn: str = "no", *, oldest: bool = False) -> tuple[list[int], int]:
     """The ids of the ``count`` newest entries shown under ``withdrawn`` (``no``, ``yes``, ``any``),
-    oldest first, and how many entries are shown in all."""
+    oldest first, and how many entries are shown in all; ``oldest``: the ``count`` oldest instead."""
     hidden = sorted(withdrawals(conn))
     total = entry_count(conn)
     if withdrawn == "yes":
-        return hidden[-count:], len(hidden)
+        return (hidden[:count] if oldest else hidden[-count:]), len(hidden)
     where = "" if withdrawn == "any" else f" WHERE id NOT IN ({_marks(hidden)})"
-    newest = [row[0] for row in conn.execute(f"SELECT id FROM hypothesis{where} ORDER BY id DESC LIMIT ?",
-                                             [*([] if withdrawn == "any" else hidden), count])]
-    return sorted(newest), total if withdrawn == "any" else total - len(hidden)
+    shown = [row[0] for row in conn.execute(f"SELECT id FROM hypothesis{where} ORDER BY id {'ASC' if oldest else 'DESC'} LIMIT ?",
+                                            [*([] if withdrawn == "any" else hidden), count])]
+    return sorted(shown), total if withdrawn == "any" else total - len(hidden)
 
 
 # The list's columns of an entry, in the order ``entries.listing`` unpacks them: times as ISO text

@@ -64,13 +64,13 @@ def entry_rows(store: Store, *, run_counts: bool = False, ids: list[int] | None 
     return rows
 
 
-def newest_ids(store: Store, count: int, *, withdrawn: str = "no") -> tuple[list[int], int]:
+def newest_ids(store: Store, count: int, *, withdrawn: str = "no", oldest: bool = False) -> tuple[list[int], int]:
     """The ids of the ``count`` newest entries shown under ``withdrawn`` (``no``, ``yes``, ``any``,
     as in a query), oldest first, and how many entries are shown in all: what `logbook list`
     prints by default, found from the ids and the withdrawals alone, without reading the other
-    entries."""
+    entries. ``oldest``: the ``count`` oldest instead (the app's first page in its default order)."""
     with store.connection() as conn:
-        return reads.newest_ids(conn, count, withdrawn)
+        return reads.newest_ids(conn, count, withdrawn, oldest=oldest)
 
 
 def _row(e: Any, arms: list[str], finished: int, active: int, last_run: str | None,

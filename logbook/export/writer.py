@@ -88,6 +88,13 @@ def export(store: Store, refs: list[str], *, all_entries: bool, verdicts: list[s
             verdict_path.write_text(json.dumps(json_safe([r["verdict"] for r in group]), indent=1, ensure_ascii=False,
                                                allow_nan=False) + "\n", encoding="utf-8")
             written += [path, verdict_path]
+            studied = [{"entry": r["entry"]["slug"], "id": r["entry"]["id"], **r["studies"]}
+                       for r in group if any((r.get("studies") or {}).values())]
+            if studied:  # variance studies and robustness follow-ups: tables, not rows per seed
+                studies_path = out / f"{stem}.studies.json"
+                studies_path.write_text(json.dumps(json_safe(studied), indent=1, ensure_ascii=False, allow_nan=False)
+                                        + "\n", encoding="utf-8")
+                written.append(studies_path)
         if withdrawn:
             listed = out / f"{name}.withdrawn.json"
             listed.write_text(json.dumps(json_safe([

@@ -8,12 +8,15 @@ from textual.message import Message
 
 
 class EntriesLoaded(Message):
-    """The logbook list's rows were read; ``widths`` are the list's column widths for them."""
+    """The logbook list's rows were read; ``widths`` are the list's column widths for them.
+    ``total`` is set when they are only the first page, read first to paint sooner: the number
+    of entries in all."""
 
-    def __init__(self, rows: list[dict[str, Any]], widths: dict[str, int] | None = None):
+    def __init__(self, rows: list[dict[str, Any]], widths: dict[str, int] | None = None, total: int | None = None):
         super().__init__()
         self.rows = rows
         self.widths = widths or {}
+        self.total = total
 
 
 class EntryLoaded(Message):

@@ -16,8 +16,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
 
+from logbook.db.engine import ChangeWatch
 from logbook.entries.listing import (
-    SORT_FIELDS, entry_count, entry_rows, judge_stale, matches_query, parse_query, sorted_rows, stale,
+    SORT_FIELDS, entry_count, entry_rows, judge_stale, matches_query, newest_ids, parse_query, sorted_rows, stale,
 )
 from logbook.errors import InputError
 from logbook.export.escape import terminal
@@ -60,7 +61,8 @@ class LogbookScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []  # every entry, as loaded
-        self.loaded = False
+        self.loaded = False  # every row has been read once
+        self.first_page_of: int | None = None  # the entries in all, while only the first page is read
         self.judged: dict[int, dict[str, Any]] = {}  # fresh verdicts by id, for as long as no run ends
         self.shown: list[dict[str, Any]] = []  # sorted and filtered, for the table
         self.shown_query: str | None = None  # the query ``shown`` answers (None before the first)
@@ -85,14 +87,29 @@ class LogbookScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.query_one(EntriesTable).focus()
+        self.watch = ChangeWatch(self.app.store)
         self.load()
         self.set_interval(self.app.refresh_s, self.load)
 
+    def on_unmount(self) -> None:
+        self.watch.close()
+
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
+        """Read the list's rows, unless nothing was committed since the last read. The first read
+        shows the first page (the oldest entries, the default order) before reading them all."""
+        store = self.app.store
+        if not self.watch.changed() and self.loaded:
+            return
         if not self.loaded:
-            self.post_message(EntriesCounted(entry_count(self.app.store)))
-        rows = entry_rows(self.app.store)
+            self.post_message(EntriesCounted(entry_count(store)))
+            ids, total = newest_ids(store, PAGE, withdrawn="any", oldest=True)  # withdrawn too: the filter hides them
+            first = entry_rows(store, ids=ids)
+            if len(first) == total:  # that was every entry
+                self.post_message(EntriesLoaded(first, column_widths(first)))
+                return
+            self.post_message(EntriesLoaded(first, column_widths(first), total=total))
+        rows = entry_rows(store)
         self.post_message(EntriesLoaded(rows, column_widths(rows)))
 
     def on_entries_counted(self, message: EntriesCounted) -> None:
@@ -100,17 +117,24 @@ class LogbookScreen(BaseScreen):
             self.query_one("#placeholder", Static).update(f"loading {message.count:,} entries…")
 
     def on_entries_loaded(self, message: EntriesLoaded) -> None:
+        if message.total is not None and self.loaded:
+            return  # the first page, arriving after every row already did
         rows = [{**r, **{k: self.judged[r["id"]][k] for k in JUDGED}} if self.still_judged(r) else r for r in message.rows]
         self.rows, self.widths = rows, message.widths
-        if not self.loaded:
+        self.first_page_of = message.total  # while only the first page is in: how many entries there are
+        if message.total is None and not self.loaded:
             self.loaded = True
-            self.query_one("#placeholder", Static).display = False
-        waiting = [r for r in rows if stale(r) and not self.still_judged(r)]
+        self.query_one("#placeholder", Static).display = False
+        self.judge_waiting()
+        self.refilter()
+
+    def judge_waiting(self) -> None:
+        """Recompute the next few stale verdicts in a worker, the shown rows first."""
+        waiting = [r for r in self.rows if stale(r) and not self.still_judged(r)]
         if waiting:
             first = {r["id"] for r in self.shown[: self.limit]}
             waiting.sort(key=lambda r: r["id"] not in first)
             self.judge(waiting[:JUDGE_AT_ONCE])
-        self.refilter()
 
     def still_judged(self, row: dict[str, Any]) -> bool:
         """Whether a fresh verdict computed earlier still holds (no run of the entry ended since)."""
@@ -127,6 +151,8 @@ class LogbookScreen(BaseScreen):
         fresh = column_widths(list(message.rows.values()))
         self.widths = {key: max(width, fresh[key]) for key, width in self.widths.items()}
         self.refilter()
+        if message.rows:  # the next ones now, not at the next re-read (an unchanged logbook is not re-read)
+            self.judge_waiting()
 
     def refilter(self) -> None:
         """Sort and filter in a thread worker; a newer call makes the older result stale (dropped)."""
@@ -183,6 +209,8 @@ class LogbookScreen(BaseScreen):
             self.sub_title = self.query_error
         else:
             self.sub_title = f"{shown}{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+            if self.first_page_of is not None:
+                self.sub_title = f"the first {len(self.rows)} of {self.first_page_of:,} entries; reading the rest…"
         on_screen = {key for key, _, width in self.columns[: self.on_screen_count()]}
         hidden = [key for key in order if key not in on_screen]
         sort_label = f"{next((lbl for key, lbl, _ in self.columns if SORT_OF.get(key) == self.sort_key), self.sort_field)}"
