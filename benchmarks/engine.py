@@ -12,8 +12,10 @@ Run: .venv/bin/python benchmarks/engine.py
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -26,6 +28,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _record import record  # noqa: E402
+
+
+def _migration(name: str):  # noqa: ANN202
+    """A migration module of this checkout, loaded from its file (migrations/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, HERE.parent / "migrations" / "versions" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_POINT_TRIGGER = _migration("0012_point_trigger_speed")
+TRIGGER_NAME, FINISHED_LIST_TRIGGER = _POINT_TRIGGER.NAME, _POINT_TRIGGER.FINISHED_LIST
 
 
 def logbook(db: Path, *args: str, env: dict | None = None) -> str:
@@ -122,6 +136,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--launch-only", action="store_true", help="measure run launch only")
+    parser.add_argument("--ingest-only", action="store_true", help="measure metric ingest and live-curve latency only")
     parser.add_argument("--name", default="engine", help="results file name")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per arm in the launch entries (two arms)")
     parser.add_argument("--only", default=None, help="launch cases whose label contains this text")
@@ -129,9 +144,9 @@ def main() -> None:
     env = {"PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = launch_overhead(folder, env, args.seeds, args.only)
+        rows = [] if args.ingest_only else launch_overhead(folder, env, args.seeds, args.only)
         if not args.launch_only:
-            rows += loop_overhead(folder)
+            rows += [] if args.ingest_only else loop_overhead(folder)
             rows += ingest_cost(folder)
             rows.append(live_latency(folder, env))
     from logbook.engine.executor import detect_gpus
@@ -228,7 +243,7 @@ def ingest_cost(folder: Path) -> list[list[str]]:
         conn.exec_driver_sql("INSERT INTO arm (id, hypothesis_id, name, role, position, trainer, config, config_hash,"
                              " created_at, added_by_amendment) VALUES (1, 1, 'a', 'baseline', 0, '{}', '{}', 'x', '2026-01-01', 0)")
         conn.exec_driver_sql("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, cancel_requested)"
-                             " SELECT 1, value, 'planned', 'running', 1, '2026-01-01', 0 FROM json_each('[1,2,3,4,5,6]')")
+                             " SELECT 1, value, 'planned', 'running', 1, '2026-01-01', 0 FROM json_each('[1,2,3,4,5,6,7,8,9]')")
     run_dir = folder / "ingest"
     run_dir.mkdir()
     reporter = FileReporter(run_dir)
@@ -267,26 +282,45 @@ def ingest_cost(folder: Path) -> list[list[str]]:
         for chunk in chunks():
             write_points(store, parse_points(chunk, run_id))
 
-    times: dict[str, list[float]] = {"old": [], "new": []}
+    # the same path into a copy of the logbook whose insert trigger asks 0008's way (status IN the
+    # five finished states, evaluated per point) instead of 0012's two comparisons
+    listed_db = folder / "ingest-listed-trigger.db"
+    store.dispose()
+    shutil.copy(db, listed_db)
+    with sqlite3.connect(listed_db) as con:
+        con.execute(f"DROP TRIGGER {TRIGGER_NAME}")
+        con.execute(FINISHED_LIST_TRIGGER)
+    listed_store = open_store(listed_db)
+
+    def listed(run_id: int) -> None:
+        for chunk in chunks():
+            write_points(listed_store, parse_points(chunk, run_id))
+
+    times: dict[str, list[float]] = {"old": [], "new": [], "listed": []}
     run_id = 1
     for _ in range(3):  # alternate, so machine noise hits both alike
-        for name, variant in (("old", old), ("new", new)):
+        for name, variant in (("old", old), ("new", new), ("listed", listed)):
             start = time.perf_counter()
             variant(run_id)
             times[name].append(time.perf_counter() - start)
             run_id += 1
-    con = sqlite3.connect(db)
-    counts = dict(con.execute("SELECT run_id, count(*) FROM metric_point GROUP BY run_id"))
-    con.close()
-    assert set(counts.values()) == {n}, counts
+    for path in (db, listed_db):
+        con = sqlite3.connect(path)
+        counts = dict(con.execute("SELECT run_id, count(*) FROM metric_point GROUP BY run_id"))
+        con.close()
+        assert set(counts.values()) == {n}, counts
     store.dispose()
+    listed_store.dispose()
     rows = []
     for name, label in (("old", "per-line json.loads, dict rows through SQLAlchemy (old)"),
-                        ("new", "one JSON array per read, tuples through executemany (new)")):
+                        ("listed", "one JSON array per read, tuples through executemany, 0008's insert trigger"),
+                        ("new", "one JSON array per read, tuples through executemany, 0012's trigger (new)")):
         best = statistics.median(times[name])
         rows.append([f"worker: read + insert metric points, {label}", f"{n:,} points × 3",
                      f"{n / best:,.0f} points/s", f"{best / n * 1e6:.2f} µs a point (median of 3)"])
     rows.append(["ingest old ÷ new", "", f"{statistics.median(times['old']) / statistics.median(times['new']):.2f}×", ""])
+    rows.append(["ingest, 0008's trigger ÷ 0012's", "",
+                 f"{statistics.median(times['listed']) / statistics.median(times['new']):.2f}×", ""])
     return rows
 
 

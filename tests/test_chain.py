@@ -298,3 +298,28 @@ def test_points_digest_is_the_sha256_of_one_line_per_point(tmp_path):
     con.close()
     with create_engine(f"sqlite:///{db}").connect() as conn:
         assert points_digest(conn, 2) == expected[2]
+
+
+@pytest.mark.parametrize("status", ["queued", "running", *FINISHED_STATUSES])
+def test_a_run_takes_metric_points_only_while_active(sealed, status):
+    """The insert trigger refuses a point for a run in any finished state, and takes one for a
+    queued or running run; a refused point leaves nothing behind."""
+    con = sqlite3.connect(sealed)
+    trigger = con.execute("SELECT sql FROM sqlite_master WHERE name = 'metric_point_finished_insert'").fetchone()[0]
+    assert "status <> 'running' AND status <> 'queued'" in trigger  # two comparisons, not a list per point
+    arm_id = con.execute("SELECT id FROM arm WHERE name = 'gated'").fetchone()[0]
+    run_id = con.execute("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, cancel_requested)"
+                         " VALUES (?, 777, 'planned', ?, 1, '2026-05-04', 0)", (arm_id, status)).lastrowid
+    con.commit()
+    before = con.execute("SELECT count(*) FROM metric_point").fetchone()[0]
+    insert = "INSERT INTO metric_point (run_id, name, step, value) VALUES (?, 'val_loss', ?, 0.5)"
+    if status in FINISHED_STATUSES:
+        with pytest.raises(sqlite3.IntegrityError, match="the metric points of a finished run are immutable"):
+            con.executemany(insert, [(run_id, 0), (run_id, 1)])
+        con.rollback()
+        assert con.execute("SELECT count(*) FROM metric_point").fetchone()[0] == before
+    else:
+        con.executemany(insert, [(run_id, 0), (run_id, 1)])
+        con.commit()
+        assert con.execute("SELECT count(*) FROM metric_point WHERE run_id = ?", (run_id,)).fetchone()[0] == 2
+    con.close()
