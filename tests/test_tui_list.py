@@ -149,6 +149,26 @@ async def test_states_match_the_entry_screen(cli, tmp_path, logbook_db):
     assert json.loads(cli("list", "--json").out)["entries"][0]["state"] == "negative"  # cached by the worker
 
 
+async def test_stale_verdicts_are_judged_batch_after_batch_without_a_re_read(logbook_db, monkeypatch):
+    """More stale entries than one batch: the next batch follows the last one (after a short pause),
+    not the next re-read of the list (which never comes here)."""
+    from logbook.tui.screens import logbook as screen_module
+
+    monkeypatch.setattr(screen_module, "JUDGE_AT_ONCE", 1)
+    monkeypatch.setattr(screen_module, "JUDGE_PAUSE_S", 0.1)
+    con = sqlite3.connect(logbook_db)
+    con.execute("UPDATE hypothesis SET verdict = NULL, verdict_detail = NULL WHERE id IN (1, 2)")
+    con.commit()
+    con.close()
+    app = make_app(logbook_db)  # no timed re-reads
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await loaded(pilot, "#entries", 3)
+        deadline = time.monotonic() + 20
+        while column(table, "state")[:2] != ["NEGATIVE", "POSITIVE"] and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert column(table, "state")[:2] == ["NEGATIVE", "POSITIVE"]
+
+
 async def test_refresh_keeps_the_cursor_on_its_row(cli, tmp_path, logbook_db):
     app = make_app(logbook_db)
     async with app.run_test(size=(120, 40)) as pilot:

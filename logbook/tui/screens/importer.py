@@ -101,7 +101,8 @@ class ImportScreen(ModalScreen[int | None]):
         lines.append("Enter again: import as a retrospective entry.   Esc: cancel.")
         self.query_one("#import-preview", Static).update("\n".join(lines))
 
-    @work(thread=True, exclusive=True, group="import", exit_on_error=False)
+    # description: Textual otherwise names a worker by the repr of its arguments, every imported curve here
+    @work(thread=True, exclusive=True, group="import", exit_on_error=False, description="write the import")
     def write(self, previewed: dict[str, Any]) -> None:
         from logbook.importers.common import write_import
 
