@@ -24,7 +24,7 @@ import process's children, joined before it exits).
 
 Stores are kept in a temporary folder and reused (with their build time); --fresh rebuilds them.
 
-Run: .venv/bin/python benchmarks/imports.py [--runs 1000] [--steps 1000] [--builders 2] [--fresh]
+Run: .venv/bin/python benchmarks/imports.py [--runs 1000] [--steps 1000] [--builders 2] [--fresh] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--builders", type=int, default=2, help="processes writing the file store")
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="imports per mode (median shown, with the range)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: import this store, print the figures
     parser.add_argument("--mode", default="curves", help=argparse.SUPPRESS)
     parser.add_argument("--build-slice", nargs=4, help=argparse.SUPPRESS)  # internal: ROOT FIRST LAST STEPS
@@ -189,15 +191,20 @@ def main() -> None:
                  ["curves", PARALLEL, "last values", "curves, file store", f"curves, file store, {WORKERS} reader processes"])
         for mode in modes:
             before = os.getloadavg()[0]
-            # measured from a fresh child, so its children's ru_maxrss is this import's peak alone
-            probe = subprocess.run([sys.executable, __file__, "--measure", str(store), "--mode", mode],
-                                   capture_output=True, text=True)
-            if probe.returncode != 0:
-                raise SystemExit(probe.stdout[-1000:] + probe.stderr[-2000:])
-            wall, cpu, peak, added = json.loads(probe.stdout.strip().splitlines()[-1])
+            measured = []
+            for _ in range(args.repeat):
+                # measured from a fresh child, so its children's ru_maxrss is this import's peak alone
+                probe = subprocess.run([sys.executable, __file__, "--measure", str(store), "--mode", mode],
+                                       capture_output=True, text=True)
+                if probe.returncode != 0:
+                    raise SystemExit(probe.stdout[-1000:] + probe.stderr[-2000:])
+                measured.append(json.loads(probe.stdout.strip().splitlines()[-1]))
+            walls, cpus = [m[0] for m in measured], [m[1] for m in measured]
+            wall, cpu, peak, added = statistics.median(walls), statistics.median(cpus), max(m[2] for m in measured), measured[0][3]
+            spread = (lambda xs: f" ({min(xs):.1f}–{max(xs):.1f})") if args.repeat > 1 else (lambda xs: "")
             points = runs * args.steps
-            rows.append([f"{runs:,}", f"{args.steps:,}", mode, f"{added:,}", f"{wall:.1f}", f"{cpu:.1f}",
-                         f"{points / cpu:,.0f}", f"{peak:.0f}", f"{before:.1f}",
+            rows.append([f"{runs:,}", f"{args.steps:,}", mode, f"{added:,}", f"{wall:.1f}{spread(walls)}",
+                         f"{cpu:.1f}{spread(cpus)}", f"{points / cpu:,.0f}", f"{peak:.0f}", f"{before:.1f}",
                          f"{built['wall']:.0f} / {built['cpu']:.0f} ({built['builders']} builders)"])
     end = os.getloadavg()
     record(
@@ -223,11 +230,14 @@ def main() -> None:
          "with reader processes: the same calls in the workers.",
          "Points / CPU s counts the store's points in every mode. CPU is user + system time of the import process "
          "and its reader processes together.",
+         f"Each mode imported {args.repeat} time(s), one after another: the median, with the range in brackets; "
+         "peak RSS the largest.",
          "Load before: the one-minute load average as the import started (the previous import's CPU is still in it).",
          "Peak RSS is the largest single process's (the importing process: Python, MLflow, SQLAlchemy and the logbook "
          "included); each reader process holds its own MLflow as well.",
          "Store build: wall and CPU seconds of building that store (builders and migration), possibly in an earlier run.",
-         *AUTOGROUP_NOTE],
+         *AUTOGROUP_NOTE,
+         "Command: .venv/bin/python benchmarks/imports.py " + " ".join(sys.argv[1:])],
     )
 
 
