@@ -3,6 +3,7 @@ how the appendix groups them, and how a reader reproduces an entry."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -18,6 +19,15 @@ FIGURE_CAPTIONS = {
     "variance": "Variance study: the standard deviation due to each source of randomness alone, and to all "
                 "together, with 95% bootstrap intervals",
 }
+
+
+def num(x: Any, digits: int = 4) -> str:
+    """A number in a writeup: ``digits`` significant digits, a true minus sign, – when missing."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, int) and not isinstance(x, bool):
+        return str(x)
+    return f"{x:.{digits}g}".replace("-", "−")
 
 
 def has_results(report: dict[str, Any]) -> bool:

@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from logbook.export.content import (
-    FIGURE_CAPTIONS, group_by_first_tag, not_run_note, other_tags, reproduce_commands, split_by_results,
+    FIGURE_CAPTIONS, group_by_first_tag, not_run_note, num, other_tags, reproduce_commands, split_by_results,
     split_withdrawn, withdrawn_note,
 )
 from logbook.export.escape import tex, tex_code
-from logbook.export.markdown import _direction, arm_rows, num, seeds_used, shown_plain
+from logbook.export.markdown import _direction, arm_rows, seeds_used, shown_plain
 
 PACKAGES = "\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\usepackage{tabularx}\n"
 PREAMBLE = "\\documentclass{article}\n" + PACKAGES

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from typing import Any
 
 from logbook.export.content import (
-    FIGURE_ALT, FIGURE_CAPTIONS, group_by_first_tag, not_run_note, other_tags, reproduce_commands, split_by_results,
+    FIGURE_ALT, FIGURE_CAPTIONS, group_by_first_tag, not_run_note, num, other_tags, reproduce_commands, split_by_results,
     split_withdrawn, withdrawn_note,
 )
 from logbook.export.escape import md
 
-
-
-def num(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    if isinstance(x, int) and not isinstance(x, bool):
-        return str(x)
-    return f"{x:.{digits}g}".replace("-", "−")
 
 
 def shown_plain(value: Any) -> str:

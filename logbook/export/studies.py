@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from logbook.export.escape import md, tex
-from logbook.export.markdown import num
+from logbook.export.content import num
 
 
 def _variance_rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
