@@ -272,10 +272,19 @@ async def test_the_first_page_is_shown_before_every_row_is_read(logbook_db, monk
         deadline = time.monotonic() + 10
         while app.screen.sub_title.startswith("the first") and time.monotonic() < deadline:
             await pilot.pause(0.1)
-        assert app.screen.sub_title == "showing 2 of 3 of 3 entries"
+        assert app.screen.sub_title == "showing 2 of 3 entries"
         await pilot.press("end")  # every row is there now
         await pilot.pause(0.3)
         assert column(table, "#") == ["1", "2", "3"]
+
+
+def test_the_subtitle_counts_table_rows_matches_and_entries():
+    from logbook.tui.screens.logbook import subtitle
+
+    assert subtitle(3, 3, 3, "") == "3 of 3 entries"
+    assert subtitle(40, 10_000, 10_000, "") == "showing 40 of 10,000 entries"
+    assert subtitle(12, 12, 10_000, "gate") == "12 of 10,000 entries matching “gate”"
+    assert subtitle(40, 1_200, 10_000, "gate") == "showing 40 of 1,200 entries matching “gate” (10,000 in all)"
 
 
 async def test_an_unchanged_logbook_is_not_read_again(logbook_db, monkeypatch):

@@ -38,6 +38,13 @@ JUDGE_PAUSE_S = 0.5  # between batches: judging thousands of stale entries never
 CYCLE = ("id", "title", "state", "effect", "seeds", "activity", "status", "metric")  # what `s` steps through
 
 
+def subtitle(in_table: int, matching: int, total: int, query: str) -> str:
+    """What the list says it shows: the rows in the table of those that match, of all entries."""
+    if in_table < matching:
+        return f"showing {in_table:,} of {matching:,} entries" + (f" matching “{query}” ({total:,} in all)" if query else "")
+    return f"{matching:,} of {total:,} entries" + (f" matching “{query}”" if query else "")
+
+
 class EntriesTable(CursorTable):
     """The entries: End shows every matching row (they come a page at a time) and goes to the last."""
 
@@ -207,11 +214,10 @@ class LogbookScreen(BaseScreen):
         order = [key for key, _, _ in self.columns]
         refill_table(table, ((str(r["id"]), self.cells(r, order, title_width, self.marked)) for r in rows[: self.limit]),
                      keep)
-        shown = f"showing {table.row_count} of " if table.row_count < len(rows) else ""
         if self.query_error:
             self.sub_title = self.query_error
         else:
-            self.sub_title = f"{shown}{len(rows)} of {len(self.rows)} entries" + (f" matching “{query}”" if query else "")
+            self.sub_title = subtitle(table.row_count, len(rows), len(self.rows), query)
             if self.first_page_of is not None:
                 self.sub_title = f"the first {len(self.rows)} of {self.first_page_of:,} entries; reading the rest…"
         on_screen = {key for key, _, width in self.columns[: self.on_screen_count()]}
