@@ -133,6 +133,12 @@ def python_subprocess(code: str, **kwargs) -> subprocess.CompletedProcess:
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` for a process standing in for one started from a terminal: SIGHUP at its
+    default (a test run under ``nohup`` would otherwise hand its children an ignored SIGHUP)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def wait_for(predicate, timeout=60.0, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

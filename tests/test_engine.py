@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, wait_for
+from tests.conftest import as_from_a_terminal, git, wait_for
 
 
 def test_success_exception_nan_and_timeout_end_with_the_right_status(project):
@@ -104,7 +104,7 @@ def test_sighup_of_the_launching_terminal_does_not_stop_runs(project):
     launcher = subprocess.Popen(
         ["bash", "-c", f"{sys.executable} -m logbook --db {project.db} run hup --cpu-slots 2 --yes; sleep 120"],
         cwd=project.root, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )
     wait_for(lambda: sum(r["status"] == "running" for r in project.runs()) == 2, what="runs to start")
     os.killpg(launcher.pid, signal.SIGHUP)  # what a closing terminal or dropped SSH session sends

@@ -15,7 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.conftest import git, wait_for
+from tests.conftest import as_from_a_terminal, git, wait_for
 from tests.reliability.helpers import running
 
 # A training script that starts a helper which never writes to stdout (its output goes to
@@ -220,7 +220,7 @@ def test_sighup_of_a_waiting_run_stops_nothing(project):
     launcher = subprocess.Popen(
         [sys.executable, "-m", "logbook", "--db", str(project.db), "run", "hup", "--wait", "--cpu-slots", "2", "--yes"],
         cwd=project.root, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )
     wait_for(lambda: sum(r["status"] == "running" for r in project.runs()) == 2, timeout=120, what="runs to start")
     os.killpg(launcher.pid, signal.SIGHUP)  # what a closing terminal or a dropped SSH session sends
