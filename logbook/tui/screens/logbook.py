@@ -95,19 +95,19 @@ class LogbookScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.query_one(EntriesTable).focus()
-        self.watch = ChangeWatch(self.app.store)
+        self.changes = ChangeWatch(self.app.store)  # not `watch`: Textual widgets have a watch() method
         self.load()
         self.set_interval(self.app.refresh_s, self.load)
 
     def on_unmount(self) -> None:
-        self.watch.close()
+        self.changes.close()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
         """Read the list's rows, unless nothing was committed since the last read. The first read
         shows the first page (the oldest entries, the default order) before reading them all."""
         store = self.app.store
-        if not self.watch.changed() and self.loaded:
+        if not self.changes.changed() and self.loaded:
             return
         if not self.loaded:
             self.post_message(EntriesCounted(entry_count(store)))
