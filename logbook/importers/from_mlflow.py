@@ -121,8 +121,8 @@ def history_workers() -> int:
 
     Idle cores are the CPU count less the one-minute load average, rounded. Readers pay for
     themselves only on cores nobody else is using: on an idle 2-core machine two readers import
-    1,000 runs of 1,000 steps in 53 s against 74 s in this process, while on the same machine under
-    a load of 3 they cost more wall time than they save (benchmarks/results/imports.md)."""
+    1,000 runs of 1,000 steps in 55 s against 72 s in this process (benchmarks/results/imports.md),
+    while on the same machine under a load of 3 they took 157 s against 105 s."""
     text = os.environ.get(WORKERS_ENV, "").strip()
     if not text:
         return idle_cores()
