@@ -195,8 +195,8 @@ def test_auto_delta_is_refused_with_the_reason_in_files_and_amendments(cli, tmp_
     result = cli("new", path)
     assert result.code == 2
     assert result.err.splitlines() == [
-        f"{path}: min_effect: auto is refused: a δ derived from the data being judged is circular (with more seeds a real "
-        "improvement is ever more often called negative); give δ in metric units, or {from_pilot: ENTRY, sd_multiple: 0.5} "
+        f"{path}: min_effect: auto is refused (a δ derived from the data being judged is circular: with more seeds a real "
+        "improvement is ever more often called negative): expected δ in metric units, or {from_pilot: ENTRY, sd_multiple: 0.5} "
         "to derive it from a registered pilot's runs"]
     assert cli("new", example_file, "--register").code == 0
     amended = cli("amend", "1", "--field", "min_effect", "--value", "{from_pilot: 1, sd_multiple: 1}", "--reason", "r")

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -342,6 +343,21 @@ run.log({{"val_loss": 9.0}}); run.finish()
     missing = cli("import", "wandb", tmp_path / "wandb", "--experiment", "nope", "--arm-by", "config.model",
                   "--seed-by", "config.seed", "--metric", "val_loss", "--baseline", "lstm", "--delta", DELTA)
     assert missing.code == 2 and missing.err.startswith("--experiment: no run of W&B project 'nope'")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-23T18:27:28.597Z", datetime(2026, 11, 23, 18, 27, 28, 597000, tzinfo=timezone.utc)),
+    ("2026-11-23T18:27:28.597123Z", datetime(2026, 11, 23, 18, 27, 28, 597123, tzinfo=timezone.utc)),
+    ("2026-11-23T18:27:28.5971239Z", datetime(2026, 11, 23, 18, 27, 28, 597123, tzinfo=timezone.utc)),
+    ("2026-11-23T18:27:28", datetime(2026, 11, 23, 18, 27, 28, tzinfo=timezone.utc)),
+    ("2026-11-23T20:27:28.5+02:00", datetime(2026, 11, 23, 18, 27, 28, 500000, tzinfo=timezone.utc)),
+    ("yesterday", None), ("", None), (None, None)])
+def test_wandb_times_of_any_precision_are_read_in_utc(text, expected):
+    """W&B writes milliseconds or microseconds (a run's start once came with three digits and
+    broke the import); an unreadable time is unknown, not an error."""
+    from logbook.importers.from_wandb import _time
+
+    assert _time(text) == expected
 
 
 def test_wandb_web_table_csv(cli, tmp_path):

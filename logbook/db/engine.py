@@ -109,6 +109,11 @@ class ChangeWatch:
             changed, self._seen = version != self._seen, version
             return changed
 
+    def forget(self) -> None:
+        """The next look says "changed" whatever happened (the last read did not complete)."""
+        with self._lock:
+            self._seen = None
+
     def close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):

@@ -120,8 +120,8 @@ DeltaNumber = Annotated[number(ge=0), Field(description="expected a finite numbe
 def _no_auto(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() == "auto":
         raise refused(
-            "auto is refused: a δ derived from the data being judged is circular (with more seeds a real "
-            "improvement is ever more often called negative); give δ in metric units, "
+            "auto is refused (a δ derived from the data being judged is circular: with more seeds a real "
+            "improvement is ever more often called negative): expected δ in metric units, "
             "or {from_pilot: ENTRY, sd_multiple: 0.5} to derive it from a registered pilot's runs"
         )
     return value

@@ -9,9 +9,10 @@ project. The git commit, host and command line come from the run's environment r
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -51,7 +52,15 @@ def records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")[:26] + "+00:00") if text else None
+    """A W&B timestamp (``2026-11-23T18:27:28.597Z``, with any number of fraction digits, a Z, an
+    offset or none) in UTC; None when absent or unreadable (the run's time is then unknown)."""
+    if not text:
+        return None
+    try:
+        stamp = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
 
 
 def read_run(path: Path, metric: str) -> tuple[str | None, SourceRun]:

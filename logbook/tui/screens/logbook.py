@@ -107,17 +107,21 @@ class LogbookScreen(BaseScreen):
         """Read the list's rows, unless nothing was committed since the last read. The first read
         shows the first page (the oldest entries, the default order) before reading them all."""
         store = self.app.store
-        if not self.changes.changed() and self.loaded:
+        if not self.changes.changed():
             return
-        if not self.loaded:
-            self.post_message(EntriesCounted(entry_count(store)))
-            ids, total = newest_ids(store, PAGE, withdrawn="any", oldest=True)  # withdrawn too: the filter hides them
-            first = entry_rows(store, ids=ids)
-            if len(first) == total:  # that was every entry
-                self.post_message(EntriesLoaded(first, column_widths(first)))
-                return
-            self.post_message(EntriesLoaded(first, column_widths(first), total=total))
-        rows = entry_rows(store)
+        try:
+            if not self.loaded:
+                self.post_message(EntriesCounted(entry_count(store)))
+                ids, total = newest_ids(store, PAGE, withdrawn="any", oldest=True)  # withdrawn too: the filter hides them
+                first = entry_rows(store, ids=ids)
+                if len(first) == total:  # that was every entry
+                    self.post_message(EntriesLoaded(first, column_widths(first)))
+                    return
+                self.post_message(EntriesLoaded(first, column_widths(first), total=total))
+            rows = entry_rows(store)
+        except Exception:
+            self.changes.forget()  # a read that failed is tried again at the next tick
+            raise
         self.post_message(EntriesLoaded(rows, column_widths(rows)))
 
     def on_entries_counted(self, message: EntriesCounted) -> None:
