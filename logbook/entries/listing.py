@@ -271,9 +271,3 @@ def list_query(verdicts: tuple[str, ...] | list[str], tags: tuple[str, ...] | li
     if show_all and withdrawn == "no":
         withdrawn = "any"
     return Query(query.words, tuple(conditions), withdrawn, search), parse_sort(sort)
-
-
-def entry_count(store: Store) -> int:
-    """How many entries the logbook holds (one indexed count: what the list says while it loads)."""
-    with store.connection() as conn:
-        return reads.entry_count(conn)

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from logbook.db.engine import ChangeWatch
 from logbook.entries.listing import (
-    SORT_FIELDS, entry_count, entry_rows, judge_stale, matches_query, newest_ids, parse_query, sorted_rows, stale,
+    SORT_FIELDS, entry_rows, judge_stale, matches_query, newest_ids, parse_query, sorted_rows, stale,
 )
 from logbook.errors import InputError
 from logbook.export.escape import terminal
@@ -111,8 +111,8 @@ class LogbookScreen(BaseScreen):
             return
         try:
             if not self.loaded:
-                self.post_message(EntriesCounted(entry_count(store)))
                 ids, total = newest_ids(store, PAGE, withdrawn="any", oldest=True)  # withdrawn too: the filter hides them
+                self.post_message(EntriesCounted(total))
                 first = entry_rows(store, ids=ids)
                 if len(first) == total:  # that was every entry
                     self.post_message(EntriesLoaded(first, column_widths(first)))
