@@ -11,13 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlmodel import select as orm_select
 
 from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
 from logbook.engine import child
-from logbook.engine.ingest import PointStream, read_points
+from logbook.engine.ingest import insert_chunk, read_whole
 from logbook.engine.procinfo import HOST, end_run_group, is_alive
 from logbook.entries.chain import link_finished_runs
 
@@ -26,14 +26,6 @@ LOG_TAIL_CHARS = 4000
 
 def log(message: str) -> None:
     print(f"{utcnow().isoformat(timespec='seconds')} {message}", flush=True)
-
-
-_Stream = PointStream  # where the worker is in one run's metrics.jsonl
-
-
-def read_new_points(stream: PointStream, run_id: int) -> list[dict[str, Any]]:
-    """Complete JSON lines appended since the last read, as metric_point rows (dicts)."""
-    return [dict(zip(("run_id", "name", "step", "value"), row)) for row in read_points(stream, run_id)]
 
 
 def tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
@@ -77,12 +69,6 @@ def require_metric(fields: dict[str, Any], metric: str, log_tail: str) -> dict[s
     return {"status": "failed", "error_tail": f"no value of {metric} in the output; log tail:\n{log_tail}"}
 
 
-def insert_points(store: Store, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        with store.begin_write() as conn:
-            conn.execute(insert(MetricPoint), rows)
-
-
 def recover_orphans(store: Store, *, stale_after_s: float = 600.0) -> list[int]:
     """Settle runs left 'running' by workers that are gone; returns the run ids settled.
 
@@ -112,9 +98,7 @@ def recover_orphans(store: Store, *, stale_after_s: float = 600.0) -> list[int]:
             result = read_result(run_dir) if run_dir else None
             if run_dir is not None:  # re-read the whole metric stream: the points written are complete
                 session.exec(delete(MetricPoint).where(MetricPoint.run_id == run.id))
-                rows = read_new_points(_Stream(run_dir / child.METRICS_FILE), run.id)
-                if rows:
-                    session.exec(insert(MetricPoint), params=rows)
+                insert_chunk(session.connection(), run.id, read_whole(run_dir / child.METRICS_FILE))
             if result is not None:
                 fields = result_fields(result)
                 metric = session.exec(

@@ -42,8 +42,9 @@ from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
 from logbook.engine.procinfo import is_alive
 from logbook.engine.slurm_task import SLURM_FILE, run_task
+from logbook.engine.ingest import insert_chunk, read_whole
 from logbook.engine.outcomes import (
-    LOG_TAIL_CHARS, _Stream, log, read_new_points, read_result, require_metric, result_fields, tail,
+    LOG_TAIL_CHARS, log, read_result, require_metric, result_fields, tail,
 )
 from logbook.engine.worker import WorkerLoop
 from logbook.errors import InputError
@@ -525,11 +526,10 @@ class SlurmWorkerLoop(WorkerLoop):
 
     def _load_points(self, run_id: int, run_dir: Path) -> None:
         """The run's whole metric stream, written once when it ends (a requeued task restarts it)."""
-        rows = read_new_points(_Stream(run_dir / child.METRICS_FILE), run_id)
+        chunk = read_whole(run_dir / child.METRICS_FILE)
         with self.store.begin_write() as conn:
             conn.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id))
-            if rows:
-                conn.execute(insert(MetricPoint), rows)
+            insert_chunk(conn, run_id, chunk)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -38,8 +38,8 @@ from logbook.db.engine import Store
 from logbook.db.models import Arm, Hypothesis, MetricPoint, Run, Worker, utcnow
 from logbook.engine import child
 from logbook.engine.executor import Ended, Executor, Job, Slot
-from logbook.engine.ingest import read_points, write_points
-from logbook.engine.outcomes import _Stream, log, read_result, recover_orphans, require_metric, result_fields, tail
+from logbook.engine.ingest import PointStream, read_chunk, write_chunks
+from logbook.engine.outcomes import log, read_result, recover_orphans, require_metric, result_fields, tail
 from logbook.engine.procinfo import HOST, this_process
 from logbook.db.paths import run_folder, runs_dir
 from logbook.entries.chain import link_finished_runs
@@ -62,7 +62,7 @@ class WorkerLoop:
     log_path: str | None = None
     worker_id: int | None = None
     stopping: str | None = None
-    streams: dict[int, _Stream] = field(default_factory=dict)
+    streams: dict[int, PointStream] = field(default_factory=dict)
     run_dirs: dict[int, Path] = field(default_factory=dict)
     entry_of: dict[int, int] = field(default_factory=dict)
     log_paths: dict[int, Path] = field(default_factory=dict)
@@ -266,7 +266,7 @@ class WorkerLoop:
                 run.pid, run.pid_start_time = pid, start
                 run.run_dir, run.log_path, run.git_commit = str(run_dir), str(log_path), commit
                 session.add(run)
-                self.streams[run.id] = _Stream(run_dir / child.METRICS_FILE)
+                self.streams[run.id] = PointStream(run_dir / child.METRICS_FILE)
                 self.run_dirs[run.id] = run_dir
                 self.log_paths[run.id] = log_path
                 self.entry_of[run.id] = entry.id
@@ -279,10 +279,7 @@ class WorkerLoop:
     # ---- while running ---------------------------------------------------------------------
 
     def _ingest(self) -> None:
-        rows: list[tuple] = []
-        for run_id, stream in self.streams.items():
-            rows.extend(read_points(stream, run_id))
-        write_points(self.store, rows)
+        write_chunks(self.store, [(run_id, read_chunk(stream)) for run_id, stream in self.streams.items()])
 
     def _heartbeat(self) -> None:
         now = utcnow()
@@ -313,7 +310,7 @@ class WorkerLoop:
         run_dir = self.run_dirs.pop(run_id)
         stream = self.streams.pop(run_id)
         entry_id = self.entry_of.pop(run_id)
-        write_points(self.store, read_points(stream, run_id))
+        write_chunks(self.store, [(run_id, read_chunk(stream))])
         result = read_result(run_dir)
         fields: dict[str, Any] = {"exit_code": ended.exit_code, "ended_at": utcnow(), "cancel_requested": False,
                                   "wall_time_s": ended.wall_time_s}

@@ -177,14 +177,14 @@ def test_export_to_an_unwritable_folder_is_one_line(example_file):
 def _write_points(db: str, run_ids: list[int], seconds: float, ready) -> None:  # noqa: ANN001
     """A worker's write pattern: batches of metric points, each in its own transaction."""
     from logbook.db.engine import open_store
-    from logbook.engine.outcomes import insert_points
+    from logbook.engine.ingest import write_chunks
 
     store = open_store(db, mode="write")
     ready.set()
     step, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
-        insert_points(store, [{"run_id": r, "name": "loss", "step": step + i, "value": float(step + i)}
-                              for r in run_ids for i in range(50)])
+        write_chunks(store, [(r, "".join(f'{{"step": {step + i}, "name": "loss", "value": {float(step + i)!r}}}\n'
+                                         for i in range(50)).encode()) for r in run_ids])
         step += 50
     store.dispose()
 

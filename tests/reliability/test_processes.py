@@ -233,12 +233,13 @@ def test_sighup_of_a_waiting_run_stops_nothing(project):
 
 def _writer(db: str, run_id: int, errors) -> None:  # noqa: ANN001
     from logbook.db.engine import open_store
-    from logbook.engine.outcomes import insert_points
+    from logbook.engine.ingest import write_chunks
 
     store = open_store(db, mode="write")
     try:
         for start in range(0, 1000, 50):
-            insert_points(store, [{"run_id": run_id, "name": "loss", "step": s, "value": s / 1000} for s in range(start, start + 50)])
+            lines = "".join(f'{{"step": {s}, "name": "loss", "value": {s / 1000!r}}}\n' for s in range(start, start + 50))
+            write_chunks(store, [(run_id, lines.encode())])
     except Exception as exc:  # noqa: BLE001 (counted, then asserted to be none)
         errors.put(repr(exc))
     finally:
