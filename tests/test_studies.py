@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from logbook.entries.seeding import derive_streams
-from logbook.entries.studies import Change, parse_vary, robustness_summary, unvaried_warning
+from logbook.entries.robustness import Change, parse_vary, robustness_summary
+from logbook.entries.variance_study import unvaried_warning
 from logbook.errors import InputError
 from trainers.command import build_argv
 

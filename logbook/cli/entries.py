@@ -87,7 +87,7 @@ def new(ctx: click.Context, file: Path, do_register: bool, as_json: bool) -> Non
     if spec.variance_study:  # the trainer must be able to vary each source (a named trainer is asked)
         from dataclasses import replace
 
-        from logbook.entries.studies import check_study
+        from logbook.entries.variance_study import check_study
 
         spec = replace(spec, variance_study=check_study(spec.variance_study, spec.trainer.to_dict(), str(file)))
     fresh = not resolve_db_path(ctx.obj.get("db")).exists()

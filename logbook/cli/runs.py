@@ -48,7 +48,7 @@ def run_cmd(ctx: click.Context, entry: str, extra: int | None, wait: bool, no_wo
     confirm_commands(store, entry, runs=queued_count(store, entry, "run", extra), yes=yes)
     queued = enqueue(store, entry, extra, executor=executor, executor_options=options)
     if extra is None:  # the registered variance study is part of the plan
-        from logbook.entries.studies import queue_study
+        from logbook.entries.variance_study import queue_study
 
         queued += queue_study(store, entry)
     with store.session() as session:

@@ -42,7 +42,7 @@ def variance(ctx: click.Context, entry: str, as_json: bool) -> None:
     """Where ENTRY's spread comes from: the sd due to each source of randomness alone, with its
     bootstrap interval and its share of the all-sources variance (the entry's variance_study,
     whose runs `logbook run` queues)."""
-    from logbook.entries.studies import variance_report
+    from logbook.entries.variance_study import variance_report
 
     report = variance_report(open_store(ctx, "read"), entry)
     if as_json:
@@ -65,7 +65,7 @@ def robustness(ctx: click.Context, entry: str, vary: tuple[str, ...], seeds: int
     """With --vary: register and queue a linked follow-up entry that repeats ENTRY's comparison at
     each neighbouring setting on fresh seeds (ENTRY itself is not changed). Without: the verdict
     at each setting and whether ENTRY's verdict is robust."""
-    from logbook.entries.studies import register_follow_up, robustness_report
+    from logbook.entries.robustness import register_follow_up, robustness_report
 
     store = open_store(ctx, "write")
     if not vary:
@@ -103,7 +103,7 @@ def register_demo_study(store, tiny: bool):  # noqa: ANN001, ANN201
     from logbook.engine.queue import enqueue
     from logbook.entries.file import load_entry_file
     from logbook.entries.registry import create_draft, register
-    from logbook.entries.studies import check_study, queue_study
+    from logbook.entries.variance_study import check_study, queue_study
 
     with resources.as_file(resources.files("logbook") / "data" / "demo-variance.yaml") as path:
         spec = load_entry_file(path)
@@ -118,7 +118,7 @@ def register_demo_study(store, tiny: bool):  # noqa: ANN001, ANN201
 
 def print_demo_study(store, entry_id: int) -> None:  # noqa: ANN001
     """The demo's variance study as text, after its runs."""
-    from logbook.entries.studies import variance_report
+    from logbook.entries.variance_study import variance_report
 
     click.echo("")
     click.echo("\n".join(variance_lines(variance_report(store, str(entry_id)))))

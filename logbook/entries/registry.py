@@ -84,7 +84,7 @@ def create_draft(store: Store, spec: EntrySpec) -> Hypothesis:
     the app's new entry does not) is checked here."""
     study = spec.variance_study
     if study and "trainer_varies" not in study:
-        from logbook.entries.studies import check_study
+        from logbook.entries.variance_study import check_study
 
         study = check_study(study, spec.trainer.to_dict(), spec.source_path or "variance_study")
     with store.session(write=True) as session:

@@ -168,6 +168,26 @@ def data_delta(arms: list[str], data: dict[str, ArmRuns]) -> float:
     return default_delta(pooled, 2, pooled, 2)
 
 
+def judge_settings(follow: Hypothesis, data: dict[str, Any], *, interval: str, planned_n: int) -> list[tuple[dict, str, Any]]:
+    """Each setting's candidate(s) against that setting's baseline, as one family over every
+    setting and candidate: (setting, original candidate name, Verdict)."""
+    settings = follow.robustness["settings"]
+    family = sum(len(s["candidates"]) for s in settings)
+    judged = []
+    for s in settings:
+        b = data[s["baseline"]]
+        for original_name, arm in s["candidates"].items():
+            c = data[arm]
+            v = family_verdicts(
+                np.array(b.values, dtype=float), {arm: np.array(c.values, dtype=float)}, family_size=family,
+                failed={"__baseline__": b.excluded, arm: c.excluded}, delta=follow.min_effect, alpha=follow.alpha,
+                higher_is_better=follow.goal == "maximize", interval=interval, planned_n=planned_n,
+                metric=follow.metric, baseline_name=s["baseline"],
+            )[0]
+            judged.append((s, original_name, v))
+    return judged
+
+
 def judge(
     entry: Hypothesis, arms: list[Arm], data: dict[str, ArmRuns], *, interval: str, planned_n: int,
     delta: float | None = None, alpha: float | None = None,
@@ -175,8 +195,6 @@ def judge(
     """Every candidate against the baseline, as one family. δ and α default to the entry's live
     values; a δ of None (registered as "auto") is replaced by ``data_delta`` (exploratory)."""
     if entry.robustness:  # a robustness follow-up: each setting's candidates against its own baseline
-        from logbook.entries.studies import judge_settings
-
         return [v for _, _, v in judge_settings(entry, data, interval=interval, planned_n=planned_n)]
     baseline = entry.baseline_arm
     candidates = [a for a in arms if a.name != baseline]

@@ -19,7 +19,7 @@ from logbook.db.engine import Store, open_store
 from logbook.errors import InputError, LogbookError
 from logbook.tui.messages import ActionFinished
 from logbook.tui.screens.logbook import LogbookScreen, run_editor
-from logbook.tui.screens.modals import ErrorScreen, HelpScreen
+from logbook.tui.screens.modals import FILTER_KEYS, TABLE_KEYS, ErrorScreen, HelpScreen, key_display
 
 
 class LogbookApp(App):
@@ -68,7 +68,7 @@ class LogbookApp(App):
         self.notify(message.text)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(key_sections()))
 
     def action_queue(self) -> None:
         from logbook.tui.screens.queue import QueueScreen
@@ -126,6 +126,25 @@ PALETTE_NAMES = {
     "compare": ("Compare", "The marked entries side by side (none marked: the arms of the entry at the cursor)"),
 }
 NOT_IN_PALETTE = {"app.pop_screen", "clear_filter", "quit", "help", "page(1)", "page(-1)"}  # Esc, q, ?, paging
+
+
+def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every screen's keys, read from the screens' own bindings (so help never falls behind), then
+    what tables and the filter understand."""
+    from logbook.tui.screens.compare import CompareScreen
+    from logbook.tui.screens.entry import EntryScreen
+    from logbook.tui.screens.queue import QueueScreen
+    from logbook.tui.screens.run import RunScreen
+
+    def keys(bindings) -> list[tuple[str, str]]:  # noqa: ANN001  (named as in the command palette)
+        return [(key_display(b.key), PALETTE_NAMES.get(b.action, (b.description or b.action.replace("_", " "),))[0])
+                for b in bindings if isinstance(b, Binding) and b.action not in ("dismiss",)]
+
+    return [("Logbook", keys(LogbookScreen.BINDINGS) + [("Enter", "open entry")]), ("Entry", keys(EntryScreen.BINDINGS)),
+            ("Run", keys(RunScreen.BINDINGS)), ("Queue", keys(QueueScreen.BINDINGS)),
+            ("Compare", keys(CompareScreen.BINDINGS)),
+            ("Everywhere", keys(LogbookApp.BINDINGS) + [("ctrl+p", "command palette")]), ("Tables", TABLE_KEYS),
+            ("Filter (/)", FILTER_KEYS)]
 
 
 def palette_actions(screen: Screen, app_bindings: list) -> list[tuple[str, str, str, object]]:

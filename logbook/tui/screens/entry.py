@@ -327,7 +327,7 @@ class EntryScreen(BaseScreen):
             pid = queue.ensure_worker(store) if ids else None
             text = f"requeued {len(ids)} runs" + (f"; started worker {pid}" if pid else "")
         elif what == "robustness":
-            from logbook.entries.studies import register_follow_up
+            from logbook.entries.robustness import register_follow_up
 
             vary = [part.strip() for part in kwargs["vary"].split(";") if part.strip()]
             follow = register_follow_up(store, ref, vary, int(kwargs["seeds"]) if kwargs["seeds"].strip() else None)

@@ -34,27 +34,6 @@ def key_display(key: str) -> str:
     return " ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
 
 
-def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
-    """Every screen's keys, read from the screens' own bindings (so help never falls behind), then
-    what tables and the filter understand."""
-    from logbook.tui.app import PALETTE_NAMES, LogbookApp
-    from logbook.tui.screens.entry import EntryScreen
-    from logbook.tui.screens.logbook import LogbookScreen
-    from logbook.tui.screens.compare import CompareScreen
-    from logbook.tui.screens.queue import QueueScreen
-    from logbook.tui.screens.run import RunScreen
-
-    def keys(bindings) -> list[tuple[str, str]]:  # noqa: ANN001  (named as in the command palette)
-        return [(key_display(b.key), PALETTE_NAMES.get(b.action, (b.description or b.action.replace("_", " "),))[0])
-                for b in bindings if isinstance(b, Binding) and b.action not in ("dismiss",)]
-
-    return [("Logbook", keys(LogbookScreen.BINDINGS) + [("Enter", "open entry")]), ("Entry", keys(EntryScreen.BINDINGS)),
-            ("Run", keys(RunScreen.BINDINGS)), ("Queue", keys(QueueScreen.BINDINGS)),
-            ("Compare", keys(CompareScreen.BINDINGS)),
-            ("Everywhere", keys(LogbookApp.BINDINGS) + [("ctrl+p", "command palette")]), ("Tables", TABLE_KEYS),
-            ("Filter (/)", FILTER_KEYS)]
-
-
 def keys_text(sections: list[tuple[str, list[tuple[str, str]]]], width: int) -> Text:
     """The sections laid out in as many columns as ``width`` holds; an entry never wraps (one too
     long for the width is cut with …)."""
@@ -80,9 +59,14 @@ def keys_text(sections: list[tuple[str, list[tuple[str, str]]]], width: int) -> 
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key of every screen, laid out for the terminal's width."""
+    """Every key of every screen (``sections``: titled lists of (keys, what they do)), laid out
+    for the terminal's width."""
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]):
+        super().__init__()
+        self.sections = sections
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal", id="help"):
@@ -98,7 +82,7 @@ class HelpScreen(ModalScreen[None]):
 
     def lay_out(self) -> None:
         width = max(20, self.app.size.width - 10)  # the modal's border, padding and margin
-        self.query_one("#keys", Static).update(keys_text(key_sections(), width))
+        self.query_one("#keys", Static).update(keys_text(self.sections, width))
 
 
 class ErrorScreen(ModalScreen[bool]):
