@@ -46,6 +46,16 @@ async def until(pilot, check, timeout: float = 10.0) -> None:
     raise AssertionError("the app never got there")
 
 
+async def reads_settle(pilot, calls: list, timeout: float = 10.0) -> int:
+    """Wait until no read was added for three refresh ticks (0.6 s); the number of reads then."""
+    for _ in range(int(timeout / 0.6)):
+        seen = len(calls)
+        await pilot.pause(0.6)
+        if len(calls) == seen:
+            return seen
+    raise AssertionError(f"the screen kept reading: {len(calls)} reads")
+
+
 # ---- the entry screen --------------------------------------------------------------------------
 
 async def test_entry_screen_fits_80_columns_and_opens_at_its_top(logbook_db):
@@ -99,6 +109,37 @@ async def test_running_runs_show_elapsed_time_and_progress(logbook_db):
         assert re.fullmatch(r"~\d+s left", row[7]), row
         finished = [str(cell) for cell in runs.get_row("1")]
         assert finished[6] == "12s" and finished[3] == "planned"
+
+
+async def test_the_entry_screen_re_reads_after_a_commit_or_while_runs_are_active(logbook_db, monkeypatch):
+    """Its timer re-reads the entry only after something was committed, or while one of its runs
+    is queued or running (their times move on without a commit)."""
+    from logbook.tui import data
+    from logbook.tui.app import LogbookApp
+
+    read = data.entry_view
+    calls = []
+    monkeypatch.setattr(data, "entry_view", lambda store, entry_id: (calls.append(entry_id), read(store, entry_id))[1])
+    app = LogbookApp(logbook_db, refresh_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_entry(pilot)
+        idle = await reads_settle(pilot, calls)  # the list below may commit its verdict cache once
+        await pilot.pause(1.2)  # six ticks of the timer, every run finished, nothing committed
+        assert len(calls) == idle, calls
+        run_id = insert_run(logbook_db, 1, 9001, "extra", "queued")  # a commit, and an active run
+        await until(pilot, lambda: app.screen.query_one("#runs").row_count == 13)
+        await pilot.pause(0.8)
+        assert len(calls) >= 4  # the commit's read, then one a tick while the run waits
+        con = sqlite3.connect(logbook_db)  # it is cancelled, as a worker leaves it: the entry is idle again
+        con.execute("UPDATE run SET status = 'cancelled', ended_at = ? WHERE id = ?", (FIXED_TIME, run_id))
+        con.commit()
+        con.close()
+        link_runs(logbook_db, [run_id])
+        runs = app.screen.query_one("#runs")
+        await until(pilot, lambda: str(runs.get_row(str(run_id))[4]) == "cancelled")
+        idle = await reads_settle(pilot, calls)
+        await pilot.pause(1.2)
+        assert len(calls) == idle
 
 
 async def test_a_finished_run_without_a_log_says_no_output(logbook_db):

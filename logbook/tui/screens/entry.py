@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
+from logbook.db.engine import ChangeWatch
 from logbook.entries.pilot import delta_text
 from logbook.entries.states import verdict_state
 from logbook.export.escape import terminal
@@ -103,14 +104,28 @@ class EntryScreen(BaseScreen):
         # arrows walk the runs, Enter opens one, PageUp/PageDown scroll the page; the page itself
         # opens at its top (title and hypothesis), not scrolled down to the focused table
         table.focus(scroll_visible=False)
+        self.changes = ChangeWatch(self.app.store)
         self.load()
         self.set_interval(self.app.refresh_s, self.load)
 
+    def on_unmount(self) -> None:
+        self.changes.close()
+
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
+        """Read the entry's view, unless nothing was committed since the last read and none of its
+        runs is queued or running (their waiting and elapsed times move on without a commit)."""
         from logbook.tui.data import entry_view
 
-        self.post_message(EntryLoaded(entry_view(self.app.store, self.entry_id)))
+        view = self.view
+        if not self.changes.changed() and view is not None and not any(r["status"] in ACTIVE for r in view["runs"]):
+            return
+        try:
+            fresh = entry_view(self.app.store, self.entry_id)
+        except Exception:
+            self.changes.forget()  # a read that failed is tried again at the next tick
+            raise
+        self.post_message(EntryLoaded(fresh))
 
     def on_entry_loaded(self, message: EntryLoaded) -> None:
         first = self.view is None
