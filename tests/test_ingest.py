@@ -106,6 +106,8 @@ def test_non_finite_values_and_escaped_names_take_the_driver_path(runs, tmp_path
 
 @pytest.mark.parametrize("lines", [
     ['{"step": 0, "name": "loss", "value": 0.5}', '{"step": 1, "name": "loss", "val', '{"step": 2, "name": "loss", "value": 0.25}'],
+    ['{"step": 0, "name": "loss", "value": 0.5}', b'{"step": 1, "name": "lo\xffss", "value": 0.5}', '{"step": 2, "name": "loss", "value": 0.25}'],
+    ['{"step": 0, "name": "loss", "value": 0.5}', "", '{"step": 2, "name": "loss", "value": 0.25}'],
     ['{"step": 0, "name": "loss", "value": 0.5}', "garbage", '{"step": 2, "name": "loss", "value": 0.25}'],
     ['{"step": 0, "name": "loss"}', '{"step": 1, "name": "loss", "value": 0.5}'],
     ['{"step": 0, "value": 0.5}', '{"step": 1, "name": "loss", "value": 0.5}'],
@@ -117,7 +119,7 @@ def test_non_finite_values_and_escaped_names_take_the_driver_path(runs, tmp_path
 ])
 def test_torn_or_foreign_lines_are_read_as_the_driver_path_reads_them(runs, lines):
     store, (fast_run, driver_run, *_) = runs
-    chunk = ("\n".join(lines) + "\n").encode()
+    chunk = b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines)
     ingest.write_chunks(store, [(fast_run, chunk)])
     assert stored(store, fast_run) == driver_rows(store, driver_run, chunk)
     assert len(stored(store, fast_run)) >= 1

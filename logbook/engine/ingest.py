@@ -160,8 +160,8 @@ def insert_chunk(conn: Connection, run_id: int, chunk: bytes) -> None:
         before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM metric_point").scalar()
         try:
             conn.exec_driver_sql(JSON_INSERT_SQL, (run_id, "[" + body.replace(b"\n", b",").decode() + "]"))
-        except DBAPIError:  # a torn or foreign line (malformed JSON, a missing key): the driver path
-            pass            # says which lines it can keep, or raises the schema's refusal again
+        except (UnicodeDecodeError, DBAPIError):  # a torn or foreign line (not UTF-8, malformed JSON, a
+            pass  # missing key): the driver path says which lines it keeps, or raises the schema's refusal
         else:
             if not conn.exec_driver_sql(MISTYPED_SQL, (before, run_id)).scalar():
                 return
