@@ -22,7 +22,7 @@ The fast path is taken only where it stores what the driver path would:
   (A value written as a JSON string would be converted by SQLite; FileReporter never writes one.)
 - this SQLite's JSON reader turns decimal text into exactly the double Python's ``float`` does.
   SQLite's own text-to-real conversion is not exact on every build (on this machine's 3.40 it is
-  1 ulp off for about 0.3% of random doubles stored as text), so once per process
+  1 ulp off for 0.55% of doubles of random bit patterns stored as text), so once per process
   ``sqlite_reads_floats_exactly`` reads back 4,096 doubles of random bit patterns through
   ``json_each`` and compares every bit; any difference, or no JSON support, turns the fast path
   off for the process.
