@@ -71,6 +71,10 @@ TRAIN = textwrap.dedent(
     if cfg.get("hang") == "always" or (cfg.get("hang") == "first start" and not os.path.exists(hung)):
         open(hung, "w").close()
         time.sleep(600)
+    started = os.path.join(os.environ["LOGBOOK_RUN_DIR"], "started-once")
+    if cfg.get("first_start_sleep") and not os.path.exists(started):  # the first start waits to be requeued
+        open(started, "w").close()
+        time.sleep(float(cfg["first_start_sleep"]))
     time.sleep(float(cfg.get("sleep", 0)))
     for step in range(3):
         print(f"step {step} score: {cfg['base'] + 0.01 * (seed % 7) + 0.1 * step:.4f}", flush=True)
@@ -220,7 +224,8 @@ def test_task_killed_by_signal_is_failed_with_its_log_tail(slurm_project):
 
 def test_scontrol_requeue_of_a_running_task_gives_one_result(slurm_project):
     project = slurm_project
-    one_run_on_slurm(project, "requeue", {"base": 0.1, "sleep": 5})
+    # the first start sleeps long enough to be requeued while it runs, however late RUNNING is seen
+    one_run_on_slurm(project, "requeue", {"base": 0.1, "first_start_sleep": 120})
     (run,) = wait_for(lambda: running_alone(project), timeout=60, interval=0.3, what="the task to run")
     time.sleep(1)
     subprocess.run(["scontrol", "requeue", run["slurm_job_id"]], check=True)
