@@ -1,13 +1,18 @@
 """Seed batching: seeds per second at K = 1, 8, 32 seeds trained at once, for each built-in trainer,
 and the ratio of 32 batched seeds' wall time to one seed's (goal on CPU: at most 4).
 
-Each measurement trains in this process with one thread per process (as a worker slot on a
-2-core machine would), after one warm-up call; configs are the trainers' own, shortened to a
-fixed number of steps so a row takes seconds. K = 1, 8 and 32 are measured in turn, ``--repeats``
-times, and each figure is the median: on a shared machine a burst of load then hits every K alike.
-Beside the wall-time ratio the table gives the ratio of CPU time (this process's), which load from
-other processes distorts less. The digits CNN is also measured on its previous path (the model's
-own forward under ``vmap``) so old and new are compared in one run. With a GPU
+Each measurement trains K seeds in a fresh interpreter, as the engine trains a batch in a
+fresh run process, with one thread (as a worker slot on a 2-core machine would), after one small
+warm-up call (K = 2); configs are the trainers' own, shortened to a fixed number of steps so a
+row takes seconds. K = 1, 8 and 32 are measured in turn, ``--repeats`` times, and each figure is
+the median: on a shared machine a burst of load then hits every K alike. Beside the wall-time
+ratio the table gives the ratio of CPU time (the measuring process's), which load from other
+processes distorts less.
+
+Each K is measured twice, interleaved: with malloc set up as a run's process sets it
+(``child.keep_freed_memory``) and, as the previous path, with glibc's defaults. The process must
+be fresh for that comparison: glibc's defaults adapt as a process frees large blocks, so a
+process that has already trained pays less than a run's process does. With a GPU
 (CUDA_VISIBLE_DEVICES / torch.cuda) the same script measures on the GPU and says so.
 
 Run: .venv/bin/python benchmarks/seed_batching.py [--device cuda] [--threads 1] [--repeats 3]
@@ -16,20 +21,21 @@ Run: .venv/bin/python benchmarks/seed_batching.py [--device cuda] [--threads 1] 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 
+from logbook.engine.child import keep_freed_memory  # noqa: E402
 from logbook.entries.seeding import derive_streams  # noqa: E402
 from trainers import digits, irreproducibility, seq_gating  # noqa: E402
 from trainers.protocol import RunContext  # noqa: E402
@@ -39,14 +45,8 @@ CASES = {
     "irreproducibility (smelu, width 64)": (irreproducibility, {"activation": "smelu", "steps": 300}),
     "digits (mlp 64, dropout 0.1)": (digits, {"model": "mlp", "steps": 300}),
     "digits (cnn 8 channels)": (digits, {"model": "cnn", "steps": 150}),
-    "digits (cnn 8 channels, previous path: vmap)": (digits, {"model": "cnn", "steps": 150}),
 }
 SEEDS = (1, 8, 32)
-
-
-def path_of(label: str) -> contextlib.AbstractContextManager:
-    """The previous CNN path: no hand-batched forward, so SeedBatch vmaps the model's own."""
-    return mock.patch.object(digits, "batched_cnn", None) if "previous path: vmap" in label else contextlib.nullcontext()
 
 
 class Quiet:
@@ -68,6 +68,28 @@ def timed(module, config, k: int, device: str) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+ALLOCATORS = ("engine", "glibc default")
+
+
+def timed_elsewhere(label: str, k: int, allocator: str, args: argparse.Namespace) -> tuple[float, float]:
+    """``timed`` in a fresh interpreter, after a warm-up call, with malloc set up as named."""
+    command = [sys.executable, __file__, "--device", args.device, "--threads", str(args.threads),
+               "--measure", json.dumps([label, k, allocator])]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall, cpu = json.loads(done.stdout.splitlines()[-1])
+    return wall, cpu
+
+
+def measure(spec: str, device: str) -> None:
+    """The fresh interpreter's part: print the wall and CPU time of one measurement as JSON."""
+    label, k, allocator = json.loads(spec)
+    if allocator == "engine":
+        keep_freed_memory()
+    module, config = CASES[label]
+    timed(module, config, 2, device)  # warm-up: imports, kernels, vmap tracing
+    print(json.dumps(timed(module, config, k, device)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -75,30 +97,37 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="results file name (default seed_batching_DEVICE)")
     parser.add_argument("--only", default=None, help="run only the cases whose label contains this text")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per K, interleaved; the median is kept")
+    parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)  # one measurement, in a subprocess
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.measure:
+        measure(args.measure, args.device)
+        return
     device_name = (torch.cuda.get_device_name(0) if args.device == "cuda"
                    else f"CPU, {args.threads} thread(s), {len(os.sched_getaffinity(0))} core(s) usable")
     rows = []
     load_before = os.getloadavg()
-    for label, (module, config) in CASES.items():
+    for label in CASES:
         if args.only and args.only not in label:
             continue
-        with path_of(label):
-            timed(module, config, 2, args.device)  # warm-up: imports, kernels, vmap tracing
-            runs = [{k: timed(module, config, k, args.device) for k in SEEDS} for _ in range(args.repeats)]
-        wall = {k: statistics.median(run[k][0] for run in runs) for k in SEEDS}
-        cpu = {k: statistics.median(run[k][1] for run in runs) for k in SEEDS}
-        rows.append([label, *(f"{k / wall[k]:.2f}" for k in SEEDS), f"{wall[1]:.2f} s", f"{wall[32]:.2f} s",
-                     f"{wall[32] / wall[1]:.2f}", f"{cpu[32] / cpu[1]:.2f}"])
+        runs = [{(k, a): timed_elsewhere(label, k, a, args) for k in SEEDS for a in ALLOCATORS}
+                for _ in range(args.repeats)]
+        wall = {key: statistics.median(run[key][0] for run in runs) for key in runs[0]}
+        cpu = {key: statistics.median(run[key][1] for run in runs) for key in runs[0]}
+        new, old = ALLOCATORS
+        rows.append([label, *(f"{k / wall[k, new]:.2f}" for k in SEEDS), f"{wall[1, new]:.2f} s",
+                     f"{wall[32, new]:.2f} s", f"{wall[32, new] / wall[1, new]:.2f}", f"{cpu[32, new] / cpu[1, new]:.2f}",
+                     f"{wall[32, old]:.2f} s", f"{wall[32, old] / wall[1, old]:.2f}", f"{cpu[32, old] / cpu[1, old]:.2f}"])
     load_after = os.getloadavg()
     record(
         args.name or f"seed_batching_{args.device}",
         f"Seed batching on {device_name}",
         ["trainer", "seeds/s K=1", "seeds/s K=8", "seeds/s K=32", "1 seed", "32 seeds batched", "ratio 32 : 1",
-         "CPU-time ratio"],
+         "CPU-time ratio", "previous: 32 seeds", "previous: ratio", "previous: CPU-time ratio"],
         rows,
         ["Goal: ratio at most 4 on CPU (at most 2 on a GPU).",
+         "Each figure from a fresh interpreter, as a run's process is. Previous: glibc's default malloc, "
+         "without `keep_freed_memory`, measured interleaved with the current path.",
          f"Medians of {args.repeats} interleaved repeats. Load average (1, 5, 15 min): "
          f"{', '.join(f'{x:.1f}' for x in load_before)} before, {', '.join(f'{x:.1f}' for x in load_after)} after.",
          f"Command: .venv/bin/python benchmarks/seed_batching.py {' '.join(sys.argv[1:])}"],

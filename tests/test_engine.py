@@ -274,3 +274,95 @@ def test_run_needs_a_registered_entry(project):
     project.logbook("new", "d.yaml")
     out = project.logbook("run", "draft", check=False)
     assert out.returncode == 2 and "is a draft" in out.stderr
+
+
+FAULT_COUNTING_TRAINER = textwrap.dedent('''
+    """The built-in digits CNN, logging this process's minor page faults at every logged step."""
+    import resource
+
+    from trainers import digits
+
+
+    class Counting:
+        def __init__(self, ctx):
+            self.ctx = ctx
+
+        def __getattr__(self, name):
+            return getattr(self.ctx, name)
+
+        def log(self, step, **metrics):
+            self.ctx.log(step, faults=float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt), **metrics)
+
+
+    def train_batch(config, contexts):
+        return digits.train_batch(config, [Counting(ctx) for ctx in contexts])
+
+
+    def train(config, ctx):
+        return train_batch(config, [ctx])[0]
+
+
+    train.train_batch = train_batch
+''')
+
+
+PLAIN_PROCESS = textwrap.dedent('''
+    """The same job's trainer call in a plain interpreter: no run process, so glibc's malloc defaults."""
+    import json, sys
+    from pathlib import Path
+
+    import torch
+
+    import faultcount
+    from logbook.engine.child import FileReporter
+    from logbook.entries.seeding import derive_streams
+    from trainers.protocol import RunContext
+
+    job = json.loads(Path(sys.argv[1]).read_text())
+    torch.set_num_threads(job["threads"])
+    reporters = [FileReporter(Path(r["run_dir"])) for r in job["runs"]]
+    contexts = [RunContext(seed=r["seed"], streams=derive_streams(r["seed"]), device="cpu", run_dir=Path(r["run_dir"]),
+                           reporter=reporter) for r, reporter in zip(job["runs"], reporters)]
+    faultcount.train_batch(job["config"], contexts)
+    for reporter in reporters:
+        reporter.close()
+''')
+
+
+def steady_faults_per_step(tmp_path: Path, run_process: bool) -> float:
+    """Train 32 digits CNNs for 61 steps in a fresh process and return its minor page faults per
+    training step between steps 20 and 60: in a run process (``python -m logbook.engine.child``),
+    or in a plain interpreter calling the same trainer."""
+    folder = tmp_path / ("run-process" if run_process else "plain")
+    folder.mkdir()
+    (folder / "faultcount.py").write_text(FAULT_COUNTING_TRAINER, encoding="utf-8")
+    (folder / "plain.py").write_text(PLAIN_PROCESS, encoding="utf-8")
+    runs = []
+    for seed in range(32):
+        (folder / f"run{seed}").mkdir()
+        runs.append({"run_id": seed + 1, "run_dir": str(folder / f"run{seed}"), "seed": seed})
+    job = {"trainer": {"name": "faultcount:train"}, "runs": runs, "deterministic": False, "threads": 1,
+           "device": "cpu", "config": {"model": "cnn", "steps": 61, "log_every": 10}, "timeout": None,
+           "worker_pid": os.getpid()}
+    (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(Path(__file__).resolve().parents[1])])}
+    command = ["-m", "logbook.engine.child"] if run_process else [str(folder / "plain.py")]
+    subprocess.run([sys.executable, *command, str(folder / "job.json")], env=env, check=True, capture_output=True,
+                   timeout=300)
+    faults = {}
+    for line in (folder / "run0" / "metrics.jsonl").read_text().splitlines():
+        point = json.loads(line)
+        if point["name"] == "faults":
+            faults[point["step"]] = point["value"]
+    return (faults[60] - faults[20]) / 40
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc: Linux only")
+def test_a_run_process_reuses_freed_memory_instead_of_faulting_it_in_every_step(tmp_path):
+    """32 batched CNNs free and reallocate megabytes of activations every step; with glibc's
+    defaults a fresh process gives them back and faults them in again each step (thousands of
+    faults a step), while the run process keeps them (``child.keep_freed_memory``)."""
+    plain = steady_faults_per_step(tmp_path, run_process=False)
+    kept = steady_faults_per_step(tmp_path, run_process=True)
+    assert plain > 500, f"the contrast is gone: {plain:.0f} faults a step without the setting"
+    assert kept < 100 and kept * 10 < plain, f"{kept:.0f} faults a step in a run process, {plain:.0f} without"
