@@ -55,8 +55,8 @@ def keep_freed_memory() -> bool:
     A training step frees and allocates the same large buffers every step (32 seeds of the digits
     CNN: dozens of 4 MiB activations and gradients). With glibc's adaptive defaults those go back
     to the kernel (munmap, or a trim of the heap's top) and the next step faults every page in
-    again: about 2,600 minor page faults a step, and a third of its CPU time, measured in
-    ``benchmarks/seed_batching.py``. Fixed thresholds keep them mapped; the price is that a run's
+    again: about 2,300 minor page faults a step, and a sixth of a 32-seed run's wall time
+    (``benchmarks/seed_batching.py``). Fixed thresholds keep them mapped; the price is that a run's
     resident memory stays at its peak until it ends. Results do not change: only where memory
     comes from does. Returns False (and changes nothing) where malloc is not glibc's.
     """
