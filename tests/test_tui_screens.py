@@ -142,6 +142,38 @@ async def test_the_entry_screen_re_reads_after_a_commit_or_while_runs_are_active
         assert len(calls) == idle
 
 
+async def test_the_run_screen_re_reads_an_ended_run_only_after_a_commit(logbook_db, monkeypatch):
+    """Its timer re-reads an ended run only after something was committed (its curves and log do
+    not change otherwise); a queued or running run is read every tick."""
+    from logbook.tui import data
+    from logbook.tui.app import LogbookApp
+    from logbook.tui.screens.run import RunScreen
+
+    read = data.run_view
+    calls = []
+    monkeypatch.setattr(data, "run_view", lambda store, run_id: (calls.append(run_id), read(store, run_id))[1])
+    waiting = insert_run(logbook_db, 1, 9201, "extra", "queued")
+    app = LogbookApp(logbook_db, refresh_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, "#entries", 3)
+        app.push_screen(RunScreen(1))
+        await until(pilot, lambda: app.screen.status == "succeeded")
+        idle = await reads_settle(pilot, calls)  # the list below may commit its verdict cache once
+        await pilot.pause(1.2)  # six ticks of the timer, nothing committed
+        assert len(calls) == idle, calls
+        insert_run(logbook_db, 1, 9202, "extra", "succeeded")  # a commit, to another run
+        await until(pilot, lambda: len(calls) > idle)
+        idle = await reads_settle(pilot, calls)
+        await pilot.pause(1.2)
+        assert len(calls) == idle
+        app.pop_screen()
+        app.push_screen(RunScreen(waiting))
+        await until(pilot, lambda: app.screen.status == "queued")
+        opened = len(calls)
+        await pilot.pause(1.0)
+        assert len(calls) - opened >= 3, calls  # about one a tick while the run waits
+
+
 async def test_a_finished_run_without_a_log_says_no_output(logbook_db):
     from logbook.tui.screens.run import RunScreen
 

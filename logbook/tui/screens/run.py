@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, RichLog, Static
 
+from logbook.db.engine import ChangeWatch
 from logbook.tui.data import duration, environment_changes, origin_label, plural
 from logbook.tui.messages import OtherRunsListed, RunLoaded
 from logbook.tui.screens.base import BaseScreen
@@ -26,6 +27,7 @@ class RunScreen(BaseScreen):
         self.run_id = run_id
         self.compare_with: int | None = None  # the run whose environment is compared with this one's
         self.last_log = None
+        self.status: str | None = None  # the run's status at the last read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -37,19 +39,34 @@ class RunScreen(BaseScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.changes = ChangeWatch(self.app.store)
         self.load()
-        self.set_interval(self.app.refresh_s, self.load)
+        self.set_interval(self.app.refresh_s, lambda: self.load(on_timer=True))
+
+    def on_unmount(self) -> None:
+        self.changes.close()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load(self) -> None:
+    def load(self, on_timer: bool = False) -> None:
+        """Read the run (and the run it is compared with). The timer's read is skipped while the run
+        has ended and nothing was committed since the last read: an ended run's status, curves and
+        log change only with a commit, and reading every point of a long run each tick is not free."""
         from logbook.tui.data import run_view
 
-        view = run_view(self.app.store, self.run_id)
-        other = self.compare_with
-        self.post_message(RunLoaded(view, run_view(self.app.store, other) if other else None))
+        changed, status = self.changes.changed(), self.status
+        if on_timer and not changed and status is not None and status not in ACTIVE:
+            return
+        try:
+            view = run_view(self.app.store, self.run_id)
+            other = self.compare_with
+            self.post_message(RunLoaded(view, run_view(self.app.store, other) if other else None))
+        except Exception:
+            self.changes.forget()  # a read that failed is tried again at the next tick
+            raise
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         r = message.view
+        self.status = r["status"]
         self.title, self.sub_title = f"run {r['id']}", f"{r['entry']} / {r['arm']} / seed {seed_text(r['seed'])}"
         summary = Text()
         summary.append(f"{r['status']}", style="bold red" if r["status"] in ("failed", "crashed", "diverged") else "bold")
