@@ -60,17 +60,24 @@ def logbook_db(cli, tmp_path, db_path, fixed_registration):
 
 
 class Tmux:
-    """A real terminal running ``command`` (the app), read with capture-pane."""
+    """A real terminal running ``command`` (the app), read with capture-pane. When the command
+    exits, the pane stays with its last output and the exit status, so a test that fails because
+    the app died shows why instead of an empty screen."""
+
+    EXITED = "[the command exited with status"
+    GONE = "[tmux could not read the pane:"
 
     def __init__(self, command: str, size: tuple[int, int]):
         self.tmux = shutil.which("tmux")
         assert self.tmux, "this test needs tmux; `make test` installs it (apt-get install tmux)"
         self.session = f"logbook-{time.monotonic_ns()}"
-        subprocess.run([self.tmux, "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), command],
+        shell = f"{command}; echo \"{self.EXITED} $?]\"; sleep 3600"
+        subprocess.run([self.tmux, "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), shell],
                        check=True)
 
     def screen(self) -> str:
-        return subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True, text=True).stdout
+        done = subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else f"{self.GONE} {done.stderr.strip()}]"
 
     def flat(self) -> str:
         """The screen as one line of words: panel borders dropped, wrapped sentences joined."""
@@ -81,7 +88,8 @@ class Tmux:
         line breaks and panel borders, for sentences the app wraps to the terminal's width."""
         read = self.flat if wrapped else self.screen
         deadline = time.monotonic() + timeout
-        while text not in read() and time.monotonic() < deadline:
+        while (text not in (shown := read()) and self.EXITED not in shown and self.GONE not in shown
+               and time.monotonic() < deadline):
             time.sleep(0.2)
         return read()
 
