@@ -8,7 +8,13 @@ metric points, then starts the real app headless at 120×40 and measures:
 and records the query plans of the logbook screen's queries (they must use indexes).
 Goal: first paint ≤ 1.0 s, a filter keystroke ≤ 50 ms.
 
+``--run-screen-points N`` measures only the run screen's read (``tui.data.run_view``, which its timer
+repeats every 2 s while the run runs) of one run with N points and a long log, against the previous
+read (every point through the ORM, the whole log read for its last lines), alternated; results in
+``tui_run_screen.md``.
+
 Run: .venv/bin/python benchmarks/tui.py [--entries 10000] [--runs-per-arm 10] [--points-per-run 100]
+     .venv/bin/python benchmarks/tui.py --run-screen-points 200000
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from logbook.db.engine import open_store  # noqa: E402
 WORDS = "gate attention dropout schedule warmup norm residual mixup label smoothing depth width ema".split()
 
 
-def build(db: Path, entries: int, runs_per_arm: int, points_per_run: int) -> dict[str, float]:
+def build(db: Path, entries: int, runs_per_arm: int, points_per_run: int, log_path: str | None = None) -> dict[str, float]:
     open_store(db).dispose()
     con = sqlite3.connect(db)
     con.execute("PRAGMA synchronous = OFF")
@@ -53,10 +59,10 @@ def build(db: Path, entries: int, runs_per_arm: int, points_per_run: int) -> dic
                     " VALUES (?, ?, ?, ?, ?, '{}', '{}', 'x', ?, 0)",
                     [(2 * i + k - 1, i, name, role, k, now) for i in range(1, entries + 1)
                      for k, (name, role) in enumerate((("baseline", "baseline"), ("gated", "candidate")))])
-    run_rows = [(arm, seed, now, now, json.dumps({"val_loss": rng.random()})) for arm in range(1, 2 * entries + 1)
+    run_rows = [(arm, seed, now, now, json.dumps({"val_loss": rng.random()}), log_path) for arm in range(1, 2 * entries + 1)
                 for seed in range(runs_per_arm)]
-    con.executemany("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics, cancel_requested)"
-                    " VALUES (?, ?, 'planned', 'running', 1, ?, ?, ?, 0)", run_rows)  # finished once their points are in
+    con.executemany("INSERT INTO run (arm_id, seed, seed_origin, status, attempt, queued_at, ended_at, final_metrics, log_path,"
+                    " cancel_requested) VALUES (?, ?, 'planned', 'running', 1, ?, ?, ?, ?, 0)", run_rows)  # finished once their points are in
     con.commit()
     n_runs = len(run_rows)
     batch = 1_000_000
@@ -224,12 +230,69 @@ def cli_times(db: Path) -> dict[str, list[float]]:
     return times
 
 
+def old_run_read(store, run_id: int, log_path: Path) -> None:  # noqa: ANN001
+    """The run screen's previous read of points and log: SQLModel rows, the whole log split."""
+    import math
+    from collections import defaultdict
+
+    from sqlmodel import select
+
+    from logbook.db.models import MetricPoint
+
+    with store.session() as session:
+        points = session.exec(select(MetricPoint.name, MetricPoint.step, MetricPoint.value)
+                              .where(MetricPoint.run_id == run_id).order_by(MetricPoint.name, MetricPoint.step)).all()
+    curves: dict[str, list[float]] = defaultdict(list)
+    for name, _, value in points:
+        curves[name].append(math.nan if value is None else value)
+    "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+
+
+def run_screen_side_by_side(points: int, repeats: int = 7) -> None:
+    """Seconds for the run screen's read of one run with ``points`` points and a 50 MB log."""
+    from logbook.tui.data import run_view
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db, log = Path(tmp) / "run.db", Path(tmp) / "log.txt"
+        with open(log, "w", encoding="utf-8") as handle:
+            for i in range(500_000):
+                handle.write(f"step {i:>9} loss {1.0 / (1 + i):.6f} lr 0.003 throughput 1234.5 samples/s\n")
+        build(db, 1, 1, points, log_path=str(log))
+        store = open_store(db, mode="read")
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        try:
+            for _ in range(repeats):
+                for name, read in (("old", lambda: old_run_read(store, 1, log)), ("new", lambda: run_view(store, 1))):
+                    start = time.perf_counter()
+                    read()
+                    times[name].append(time.perf_counter() - start)
+        finally:
+            store.dispose()
+        size_mb = log.stat().st_size / 1e6
+    old, new = statistics.median(times["old"]), statistics.median(times["new"])
+    record("tui_run_screen", "The run screen's read of a long run",
+           ["read", "median", "min", "max"],
+           [[f"previous: points through the ORM, whole log ({points:,} points, {size_mb:.0f} MB log)", f"{old * 1000:.0f} ms",
+             f"{min(times['old']) * 1000:.0f} ms", f"{max(times['old']) * 1000:.0f} ms"],
+            ["run_view: points through the driver, the log's last 64 KiB (and the run, entry and audits)",
+             f"{new * 1000:.0f} ms", f"{min(times['new']) * 1000:.0f} ms", f"{max(times['new']) * 1000:.0f} ms"],
+            ["new / old", f"{new / old:.2f}", "", ""]],
+           [f"{repeats} reads each, alternated. The screen's timer repeats this read every 2 s while the run is queued "
+            "or running (after it ends, only after a commit).",
+            f"Machine load (1-minute average) after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
+            "Command: .venv/bin/python benchmarks/tui.py " + " ".join(sys.argv[1:])])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--runs-per-arm", type=int, default=10)
     parser.add_argument("--points-per-run", type=int, default=100)
+    parser.add_argument("--run-screen-points", type=int, default=0, help="measure only the run screen's read")
     args = parser.parse_args()
+    if args.run_screen_points:
+        run_screen_side_by_side(args.run_screen_points)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "big.db"
         built = build(db, args.entries, args.runs_per_arm, args.points_per_run)

@@ -438,3 +438,32 @@ def test_snapshot_import_dialog(snap_compare, logbook_db, size):
         await until(pilot, lambda: type(pilot.app.screen).__name__ == "ImportScreen")
 
     assert snap_compare(make_app(logbook_db), terminal_size=size, run_before=run_before)
+
+
+def test_last_lines_reads_the_end_of_a_log_as_a_whole_read_would(tmp_path):
+    """The run screen's log tail reads only a file's last bytes. It gives the last lines a whole read
+    gives, every one complete (none cut at the window's edge, multi-byte characters included), and
+    all that were asked for when they fit in the window."""
+    import random
+
+    from logbook.tui.data import last_lines
+
+    rng = random.Random(7)
+    words = ["loss", "étape", "→", "0.25", "🙂", "step", ""]
+    for case in range(200):
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randrange(0, 12))) for _ in range(rng.randrange(0, 150))]
+        path = tmp_path / f"log{case}.txt"
+        path.write_text("\n".join(lines) + rng.choice(["", "\n"]), encoding="utf-8")
+        whole = path.read_text(encoding="utf-8").splitlines()
+        count, window = rng.randrange(1, 30), rng.choice([100, 300, 1000, 1 << 16])
+        shown = last_lines(path, count, window=window)
+        wanted = whole[-count:]
+        if len("\n".join(wanted).encode()) + 1 < window:
+            assert shown == "\n".join(wanted), case
+        else:  # fewer lines, but whole ones: the file's last ones
+            got = shown.split("\n")
+            assert 0 < len(got) <= count and got == whole[-len(got):], case
+    progress = tmp_path / "progress.txt"  # one line longer than the window: its end is shown, not nothing
+    progress.write_text("".join(f"\r{i:5d}%" for i in range(1000)), encoding="utf-8")
+    assert last_lines(progress, 10, window=60).endswith("  999%")
+    assert last_lines(tmp_path / "missing.txt", 10) == ""
