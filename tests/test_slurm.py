@@ -229,11 +229,15 @@ def test_scontrol_requeue_of_a_running_task_gives_one_result(slurm_project):
     (run,) = wait_for(lambda: running_alone(project), timeout=60, interval=0.3, what="the task to run")
     time.sleep(1)
     subprocess.run(["scontrol", "requeue", run["slurm_job_id"]], check=True)
-    # Slurm holds a requeued job back for about two minutes (reason BeginTime): let it start now.
+    # Slurm holds a requeued job back for about two minutes (reason BeginTime): let it start sooner, but
+    # not within seconds of the kill. slurmd refuses to launch a job again in the second its previous
+    # start was killed ("Job 874 already killed, do not launch batch job"), and the job then ends
+    # FAILED, which the hold exists to avoid.
     wait_for(lambda: squeue("-j", run["slurm_job_id"], "-o", "%T") == ["PENDING"], timeout=30, interval=0.3)
+    time.sleep(3)
     subprocess.run(["scontrol", "update", f"JobId={run['slurm_job_id']}", "StartTime=now"], check=True)
     run = wait_for(lambda: settled(project, 10), timeout=120, interval=0.5, what="the requeued task to finish")[0]
-    assert run["status"] == "succeeded" and run["slurm_state"] == "COMPLETED"
+    assert run["status"] == "succeeded" and run["slurm_state"] == "COMPLETED", (run["status"], run["slurm_state"], run["error_tail"])
     assert run["attempt"] == 1 and run["slurm_requeues"] == 0
     assert len(project.points(run["id"])) == 3  # the first start's points were not kept twice
     log = Path(run["log_path"]).read_text()
