@@ -43,7 +43,11 @@ def readonly_uri(db_path: Path, immutable: bool) -> str:
 
 def connect_readonly(db_path: Path, immutable: bool | None = None) -> tuple[sqlite3.Connection, bool]:
     """A read-only connection and whether it had to be ``immutable``: in a read-only folder a WAL
-    database cannot get its shared-memory file, and only an immutable open reads it then."""
+    database cannot get its shared-memory file, and only an immutable open reads it then. Only
+    there: an immutable open ignores locks and the WAL, so on a file someone may be writing (a
+    busy or locked first try in a writable folder) it would read a torn database."""
+    if immutable is None:
+        immutable = None if not os.access(db_path.parent, os.W_OK) else False
     tries = (False, True) if immutable is None else (immutable,)
     for attempt in tries:
         conn = sqlite3.connect(readonly_uri(db_path, attempt), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
