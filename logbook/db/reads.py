@@ -47,8 +47,9 @@ def connect_readonly(db_path: Path, immutable: bool | None = None) -> tuple[sqli
     there: an immutable open ignores locks and the WAL, so on a file someone may be writing (a
     busy or locked first try in a writable folder) it would read a torn database."""
     if immutable is None:
-        immutable = None if not os.access(db_path.parent, os.W_OK) else False
-    tries = (False, True) if immutable is None else (immutable,)
+        tries = (False,) if os.access(db_path.parent, os.W_OK) else (False, True)
+    else:
+        tries = (immutable,)
     for attempt in tries:
         conn = sqlite3.connect(readonly_uri(db_path, attempt), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                check_same_thread=False)
